@@ -1,0 +1,1 @@
+"""Stdlib-only building blocks shared by every layer: clock, ids, byte units."""

@@ -1,0 +1,148 @@
+"""A directory on a local or mounted file system, with atomic, durable writes."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rsvault.storage.errors import (
+    StoreError,
+    StoreFullError,
+    StoreNotFoundError,
+    StorePermissionError,
+)
+from rsvault.storage.names import check_name
+from rsvault.storage.protocol import BlobInfo
+
+# '~' never appears in a valid blob name, so a temporary file can never be mistaken for a blob.
+_TEMP_PREFIX = "tmp~"
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _translate(name: str, exc: OSError) -> StoreError:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOENT:
+        return StoreNotFoundError(name, reason)
+    if exc.errno in _FULL:
+        return StoreFullError(name, reason)
+    if exc.errno in _DENIED:
+        return StorePermissionError(name, reason)
+    return StoreError(name, reason)
+
+
+@contextmanager
+def _translated(name: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise _translate(name, exc) from exc
+
+
+class LocalStore:
+    """Blobs are files below `root`; a put is temp file → fsync → rename → fsync of the folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def _path(self, name: str) -> Path:
+        return self.root / check_name(name)
+
+    def put(self, name: str, data: bytes | memoryview) -> None:
+        path = self._path(name)
+        temp = path.parent / f"{_TEMP_PREFIX}{path.name}.{secrets.token_hex(6)}"
+        with _translated(name):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._write_durably(temp, data)
+                os.replace(temp, path)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            _fsync_dir(path.parent)
+
+    @staticmethod
+    def _write_durably(temp: Path, data: bytes | memoryview) -> None:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        with _translated(name), open(self._path(name), "rb") as handle:
+            if offset:
+                handle.seek(offset)
+            return handle.read() if length is None else handle.read(length)
+
+    def stat(self, name: str) -> BlobInfo:
+        with _translated(name):
+            st = self._path(name).stat()
+        return BlobInfo(name, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def list(self, prefix: str = "") -> Iterator[BlobInfo]:
+        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not base.is_dir():
+            return
+        for directory, _dirs, files in os.walk(base):
+            for file_name in files:
+                info = self._listed(Path(directory) / file_name, prefix)
+                if info is not None:
+                    yield info
+
+    def _listed(self, path: Path, prefix: str) -> BlobInfo | None:
+        name = path.relative_to(self.root).as_posix()
+        if path.name.startswith(_TEMP_PREFIX) or not name.startswith(prefix):
+            return None
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None  # deleted while listing
+        return BlobInfo(name, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def delete(self, name: str) -> None:
+        with _translated(name):
+            self._path(name).unlink(missing_ok=True)
+
+    def free_space(self) -> int | None:
+        with _translated("."):
+            return shutil.disk_usage(self.root).free
+
+    def sweep_temporaries(self, older_than: timedelta, now: datetime) -> int:
+        """Remove temporary files left by writers that died mid-put; returns how many."""
+        removed = 0
+        for directory, _dirs, files in os.walk(self.root):
+            for file_name in files:
+                path = Path(directory) / file_name
+                if file_name.startswith(_TEMP_PREFIX) and _older(path, now - older_than):
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+
+def _older(path: Path, cutoff: datetime) -> bool:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC) < cutoff
+    except FileNotFoundError:
+        return False
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

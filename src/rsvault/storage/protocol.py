@@ -1,0 +1,49 @@
+"""The BlobStore contract that every backend and wrapper honours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    name: str
+    size: int
+    modified: datetime
+
+
+class BlobStore(Protocol):
+    """Named immutable-ish byte blobs under '/'-separated names such as 'data/ab/abcd…'.
+
+    Contract:
+    - `put` is atomic: a reader sees the old blob, or no blob, or the whole new blob, never a
+      part. When `put` returns, the blob is durable (fsynced or acknowledged by the service).
+    - `get` of a missing blob raises StoreNotFoundError. `get(name, offset, length)` returns at
+      most `length` bytes from `offset`; a range past the end returns what exists.
+    - `list(prefix)` yields every blob whose name starts with `prefix`, in no particular order.
+      A blob put before the call starts is listed; one put during the call may or may not be.
+    - `delete` of a missing blob is not an error (deletes are idempotent).
+    - Failures raise StoreError subclasses; `transient` says whether retrying may help.
+    """
+
+    @property
+    def location(self) -> str:
+        """A human-readable description of where the bytes live."""
+        ...
+
+    def put(self, name: str, data: bytes | memoryview) -> None: ...
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes: ...
+
+    def stat(self, name: str) -> BlobInfo: ...
+
+    def list(self, prefix: str = "") -> Iterator[BlobInfo]: ...
+
+    def delete(self, name: str) -> None: ...
+
+    def free_space(self) -> int | None:
+        """Bytes still writable, or None when the store cannot tell (object stores)."""
+        ...

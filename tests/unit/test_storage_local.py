@@ -1,0 +1,45 @@
+"""Local-directory specifics: atomicity leftovers, error translation, temp sweeping."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from rsvault.storage import LocalStore, StorePermissionError
+
+
+def test_put_leaves_no_temporary_files(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put("data/aa/x", b"123")
+    assert sorted(p.name for p in (tmp_path / "data/aa").iterdir()) == ["x"]
+
+
+def test_temporaries_are_not_listed_and_are_swept(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put("data/aa/x", b"123")
+    leftover = tmp_path / "data/aa/tmp~x.dead"
+    leftover.write_bytes(b"half a pack")
+    old = datetime.now(UTC) - timedelta(hours=2)
+    os.utime(leftover, (old.timestamp(), old.timestamp()))
+    assert [i.name for i in store.list("data/")] == ["data/aa/x"]
+    assert store.sweep_temporaries(timedelta(hours=1), datetime.now(UTC)) == 1
+    assert not leftover.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_root_is_a_permission_error(tmp_path: Path) -> None:
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(StorePermissionError):
+            LocalStore(tmp_path).put("a", b"x")
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_free_space_is_reported(tmp_path: Path) -> None:
+    free = LocalStore(tmp_path).free_space()
+    assert free is not None
+    assert free > 0
