@@ -1,0 +1,1 @@
+"""One module per command group, named like `az backup`'s groups."""

@@ -1,0 +1,76 @@
+"""Rendering results and errors: rich tables for people, JSON for programs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from rsvault.cli.session import CURRENT, OutputFormat, language
+from rsvault.core.units import format_bytes
+from rsvault.errors import RsvaultError
+from rsvault.services.views import View
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+_BYTES = {"size", "storedNew", "bytesRead", "bytesDeleted", "bytesTotal", "bytesStored"}
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if key in _BYTES and isinstance(value, int):
+        return format_bytes(value)
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def show_list(views: Sequence[View], columns: Sequence[str]) -> None:
+    if CURRENT.output is OutputFormat.JSON:
+        print(json.dumps([v.as_dict() for v in views], indent=2, default=str))
+        return
+    table = Table(*columns, box=None, header_style="bold")
+    for view in views:
+        row = view.as_dict()
+        table.add_row(*(_cell(c, row.get(c)) for c in columns))
+    stdout.print(table)
+
+
+def show_one(view: View, skip: Sequence[str] = ()) -> None:
+    if CURRENT.output is OutputFormat.JSON:
+        print(json.dumps(view.as_dict(), indent=2, default=str))
+        return
+    table = Table(box=None, show_header=False)
+    for key, value in view.as_dict().items():
+        if key not in skip:
+            table.add_row(f"[bold]{key}[/bold]", _cell(key, value))
+    stdout.print(table)
+
+
+def show_error(error: RsvaultError) -> None:
+    report = error.report(language())
+    if CURRENT.output is OutputFormat.JSON:
+        print(
+            json.dumps({"error": report.as_dict()}, ensure_ascii=False, indent=2), file=sys.stderr
+        )
+        return
+    stderr.print(f"[bold red]{report.code}[/bold red]: {report.message}", highlight=False)
+    if report.detail:
+        stderr.print(f"  ({report.detail})", highlight=False)
+    _print_list("Possible causes" if language() == "en" else "可能原因", report.causes)
+    _print_list("What to do" if language() == "en" else "建议操作", report.actions)
+
+
+def _print_list(title: str, lines: Sequence[str]) -> None:
+    if lines:
+        stderr.print(f"[bold]{title}:[/bold]")
+        for number, line in enumerate(lines, 1):
+            stderr.print(f"  {number}. {line}", highlight=False)

@@ -1,0 +1,72 @@
+"""Per-invocation choices shared by every command: output format, language, passphrase."""
+
+from __future__ import annotations
+
+import locale
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rsvault.errors import Code, RsvaultError
+from rsvault.services.context import ServiceContext
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+OutputOption = Annotated[
+    OutputFormat,
+    typer.Option("--output", "-o", envvar="RSVAULT_OUTPUT", help="table or json."),
+]
+PassphraseFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        help="Read the vault passphrase from this file (else RSVAULT_PASSPHRASE).",
+    ),
+]
+
+
+def language() -> str:
+    chosen = os.environ.get("RSVAULT_LANG") or locale.getlocale()[0] or os.environ.get("LANG", "")
+    chosen = chosen.replace("_", "-")
+    if chosen.lower().startswith(("zh-tw", "zh-hk", "zh-hant")):
+        return "zh-TW"
+    if chosen.lower().startswith("zh"):
+        return "zh-CN"
+    return "en"
+
+
+@dataclass
+class Session:
+    output: OutputFormat = OutputFormat.TABLE
+    passphrase_file: Path | None = None
+
+    def context(self) -> ServiceContext:
+        return ServiceContext.from_environment(passphrase_source=self._passphrase)
+
+    def _passphrase(self) -> str | None:
+        if self.passphrase_file is None:
+            return os.environ.get("RSVAULT_PASSPHRASE")
+        try:
+            return self.passphrase_file.read_text("utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise RsvaultError(
+                Code.INVALID_ARGUMENT, argument="--passphrase-file", reason=exc.strerror or str(exc)
+            ) from exc
+
+
+CURRENT = Session()
+
+
+def begin(output: OutputFormat, passphrase_file: Path | None = None) -> ServiceContext:
+    """Called first by every command: remembers its choices for rendering errors too."""
+    CURRENT.output = output
+    CURRENT.passphrase_file = passphrase_file
+    return CURRENT.context()

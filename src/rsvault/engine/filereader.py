@@ -1,0 +1,70 @@
+"""Reading one file into chunk jobs: the main thread reads and cuts, workers seal and store."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from rsvault.engine.progress import ProgressCounter
+from rsvault.errors import Code, JobWarning
+from rsvault.sources.files.node import Node
+from rsvault.vault.chunker import ContentChunker
+from rsvault.vault.crypto import DATA
+from rsvault.vault.writer import ChunkRef, ChunkWriter
+
+ChunkFutures = list[Future[ChunkRef]]
+
+
+class FileReader:
+    """Submits each chunk of a file to a thread pool, with a bound on chunks in flight."""
+
+    def __init__(
+        self,
+        writer: ChunkWriter,
+        chunker: ContentChunker,
+        progress: ProgressCounter,
+        workers: int,
+    ) -> None:
+        self._writer = writer
+        self._chunker = chunker
+        self._progress = progress
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seal")
+        self._slots = threading.BoundedSemaphore(workers * 4)
+        self._small = chunker.min_size
+
+    def read(self, node: Node, absolute: bytes) -> ChunkFutures | JobWarning:
+        """Chunk jobs for the file's content, or a warning when it cannot be read."""
+        try:
+            with open(absolute, "rb", buffering=0) as handle:
+                if node.size <= self._small:
+                    data = handle.read()  # one chunk: no need to run the chunker
+                    return [self._submit(data)] if data else []
+                return [self._submit(piece) for piece in self._chunker.cut_stream(handle)]
+        except OSError as exc:
+            return _warning(absolute, exc)
+
+    def _submit(self, data: bytes) -> Future[ChunkRef]:
+        self._slots.acquire()
+        return self._pool.submit(self._store, data)
+
+    def _store(self, data: bytes) -> ChunkRef:
+        try:
+            ref = self._writer.store(DATA, data)
+            self._progress.add(nbytes=len(data))
+            return ref
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _warning(absolute: bytes, exc: OSError) -> JobWarning:
+    path = os.fsdecode(absolute)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return JobWarning(Code.FILE_ACCESS_DENIED, path)
+    if exc.errno == errno.ENOENT:
+        return JobWarning(Code.FILE_VANISHED, path)
+    return JobWarning(Code.FILE_READ_ERROR, path, {"reason": exc.strerror or str(exc)})

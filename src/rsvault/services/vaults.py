@@ -1,0 +1,155 @@
+"""Vaults: create, list, show, delete, check, prune; and opening one for the other services."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from rsvault.catalog.models import VaultRow
+from rsvault.catalog.repositories import VaultRepository
+from rsvault.errors import Code, RsvaultError
+from rsvault.services.context import ServiceContext
+from rsvault.services.views import CheckView, PruneView, VaultView
+from rsvault.storage import LocalStore
+from rsvault.vault.check import check_vault
+from rsvault.vault.lease import LeaseKind
+from rsvault.vault.manifest import MANIFEST_PREFIX
+from rsvault.vault.prune import DEFAULT_GRACE, prune_vault
+from rsvault.vault.repository import Vault
+
+# Azure's rule for Recovery Services vault names.
+_VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,49}$")
+
+
+def _view(row: VaultRow) -> VaultView:
+    return VaultView(row.name, row.location, row.vault_id, row.created.isoformat(), row.store_kind)
+
+
+def _row(ctx: ServiceContext, name: str) -> VaultRow:
+    with ctx.catalog.unit_of_work() as session:
+        row = VaultRepository(session).get(name)
+    if row is None:
+        raise RsvaultError(Code.VAULT_NOT_FOUND, name=name)
+    return row
+
+
+def _store(row: VaultRow) -> LocalStore:
+    root = Path(row.location)
+    if not root.is_dir():
+        raise RsvaultError(
+            Code.VAULT_LOCATION_UNUSABLE,
+            location=row.location,
+            reason="the folder is missing (a disk not mounted, or the folder moved?)",
+        )
+    return LocalStore(root)
+
+
+def open_vault(ctx: ServiceContext, name: str) -> Vault:
+    """The named vault, opened with the context's passphrase."""
+    return Vault.open(_store(_row(ctx, name)), ctx.passphrase(), ctx.clock)
+
+
+def create_vault(ctx: ServiceContext, name: str, location: Path | None = None) -> VaultView:
+    if not _VAULT_NAME.match(name):
+        raise RsvaultError(Code.VAULT_NAME_INVALID, name=name)
+    with ctx.catalog.unit_of_work() as session:
+        if VaultRepository(session).get(name) is not None:
+            raise RsvaultError(Code.VAULT_ALREADY_EXISTS, name=name)
+    root = (location or ctx.home / "vaults" / name).absolute()
+    _prepare_folder(root)
+    vault = Vault.create(LocalStore(root), ctx.passphrase(), ctx.clock, ctx.kdf)
+    row = VaultRow(
+        name=name,
+        vault_id=vault.config.vault_id,
+        store_kind="local",
+        location=str(root),
+        created=ctx.clock.now(),
+    )
+    with ctx.catalog.unit_of_work() as session:
+        VaultRepository(session).add(row)
+    return _view(row)
+
+
+def _prepare_folder(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".rsvault-write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RsvaultError(
+            Code.VAULT_LOCATION_UNUSABLE, location=str(root), reason=exc.strerror or str(exc)
+        ) from exc
+    if (root / "config").exists():
+        raise RsvaultError(Code.VAULT_ALREADY_EXISTS, name=str(root))
+    if any(root.iterdir()):
+        raise RsvaultError(
+            Code.VAULT_LOCATION_UNUSABLE, location=str(root), reason="the folder is not empty"
+        )
+
+
+def list_vaults(ctx: ServiceContext) -> list[VaultView]:
+    with ctx.catalog.unit_of_work() as session:
+        return [_view(row) for row in VaultRepository(session).all()]
+
+
+def show_vault(ctx: ServiceContext, name: str) -> VaultView:
+    vault = open_vault(ctx, name)
+    view = _view(_row(ctx, name))
+    view.recovery_points = len(vault.manifest_names())
+    view.key_slots = len(vault.key_slots())
+    return view
+
+
+def delete_vault(ctx: ServiceContext, name: str, *, delete_backup_data: bool = False) -> None:
+    row = _row(ctx, name)
+    root = Path(row.location)
+    if root.is_dir():
+        store = LocalStore(root)
+        points = sum(1 for _ in store.list(MANIFEST_PREFIX))
+        if points and not delete_backup_data:
+            raise RsvaultError(Code.VAULT_NOT_EMPTY, name=name, count=points)
+        vault = Vault.open(store, ctx.passphrase(), ctx.clock)  # only its owner may delete it
+        with vault.lease(LeaseKind.EXCLUSIVE, f"delete vault {name}"):
+            pass  # nobody else is using it; the lease goes with the folder
+        shutil.rmtree(root)
+    with ctx.catalog.unit_of_work() as session:
+        repo = VaultRepository(session)
+        found = repo.get(name)
+        if found is not None:
+            repo.delete(found)
+
+
+def check(ctx: ServiceContext, name: str, *, read_data: bool = False) -> CheckView:
+    vault = open_vault(ctx, name)
+    with vault.lease(LeaseKind.CHECK, f"check {name}"):
+        report = check_vault(vault, read_data=read_data)
+    return CheckView(
+        name=name,
+        ok=report.ok,
+        read_data=read_data,
+        recovery_points=report.recovery_points,
+        packs=report.packs,
+        chunks=report.chunks,
+        bytes_read=report.bytes_read,
+        reclaimable_packs=report.reclaimable_packs,
+        affected_recovery_points=report.affected_recovery_points,
+        problems=[p.__dict__ for p in report.problems],
+    )
+
+
+def prune(ctx: ServiceContext, name: str, grace: timedelta = DEFAULT_GRACE) -> PruneView:
+    report = prune_vault(open_vault(ctx, name), grace)
+    return PruneView(
+        name=name,
+        packs_deleted=report.packs_deleted,
+        bytes_deleted=report.bytes_deleted,
+        packs_condemned=report.packs_condemned,
+        packs_repacked=report.packs_repacked,
+        packs_resurrected=report.packs_resurrected,
+        records_waiting=report.records_waiting,
+        waiting_for=sorted(set(report.waiting_for)),
+        temporaries_removed=report.temporaries_removed,
+    )

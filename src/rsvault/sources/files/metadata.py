@@ -1,0 +1,80 @@
+"""Give a just-restored entry the metadata recorded in its Node.
+
+The order is forced by the kernel: chown clears set-id bits and security.capability, so
+owner goes first, xattrs (capabilities, ACLs) next, then the mode, and times last because
+every other change would touch ctime/mtime bookkeeping. Nothing here follows a symlink: a
+restore may run as root inside directories that other users can write to.
+
+Metadata problems are returned as warnings: the data is restored, a detail is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import partial
+
+from rsvault.errors import Code, JobWarning
+from rsvault.sources.files.node import Node, NodeType
+
+
+def apply_metadata(
+    path: bytes,
+    node: Node,
+    *,
+    dir_fd: int | None = None,
+    restore_owner: bool = os.geteuid() == 0,
+) -> list[JobWarning]:
+    """Set owner, xattrs, mode and times of `path` (relative to `dir_fd` if given) from `node`.
+
+    Owners are restored by numeric id (as restic does by default), and only when
+    `restore_owner`, which defaults to running as root. A directory's times should be
+    applied after its children are restored, as creating them changes its mtime.
+    """
+    shown = os.fsdecode(b"/" + node.path)  # the path as recorded, which is what users select
+    warnings: list[JobWarning] = []
+    for what, step in _steps(path, node, dir_fd, restore_owner):
+        try:
+            step()
+        except (OSError, ValueError, NotImplementedError) as exc:
+            # ValueError/NotImplementedError: os.chmod refusing a symlink swapped in for the
+            # entry since it was created (it will not follow it, and says so this way)
+            reason = getattr(exc, "strerror", None) or str(exc)
+            params: dict[str, object] = {"what": what, "reason": reason}
+            warnings.append(JobWarning(Code.METADATA_NOT_RESTORED, shown, params))
+    return warnings
+
+
+def _steps(
+    path: bytes, node: Node, dir_fd: int | None, restore_owner: bool
+) -> list[tuple[str, Callable[[], None]]]:
+    steps: list[tuple[str, Callable[[], None]]] = []
+    if restore_owner:
+        steps.append(("owner", partial(_chown, path, node.uid, node.gid, dir_fd)))
+    for name, value in node.xattrs.items():
+        what = "xattr " + name.decode("utf-8", "backslashreplace")
+        steps.append((what, partial(_setxattr, path, name, value, dir_fd)))
+    if node.type is not NodeType.SYMLINK:  # Linux symlinks have no mode of their own
+        steps.append(("mode", partial(_chmod, path, node.mode, dir_fd)))
+    steps.append(("times", partial(_utime, path, node.atime_ns, node.mtime_ns, dir_fd)))
+    return steps
+
+
+def _chown(path: bytes, uid: int, gid: int, dir_fd: int | None) -> None:
+    os.chown(path, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def _setxattr(path: bytes, name: bytes, value: bytes, dir_fd: int | None) -> None:
+    # os.setxattr takes no dir_fd; /proc/self/fd/N names the directory the fd holds (not
+    # whatever its old path now leads to), and follow_symlinks=False protects the last name.
+    where = path if dir_fd is None else f"/proc/self/fd/{dir_fd}/".encode() + path
+    os.setxattr(where, name, value, follow_symlinks=False)
+
+
+def _chmod(path: bytes, mode: int, dir_fd: int | None) -> None:
+    # follow_symlinks=False: glibc's fchmodat refuses a symlink rather than following it
+    os.chmod(path, mode, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def _utime(path: bytes, atime_ns: int, mtime_ns: int, dir_fd: int | None) -> None:
+    os.utime(path, ns=(atime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)

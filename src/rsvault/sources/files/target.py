@@ -1,0 +1,265 @@
+"""The one way a restore writes to disk, and why it cannot write outside its root.
+
+A recovery point's manifest is data, and data can be tampered with; the target may also
+already hold symlinks planted by whoever can write there (restoring as root into /home is
+the classic case). So every operation is relative to directory fds: a path is checked
+name by name, each directory is opened with O_NOFOLLOW from the fd of its parent, and the
+final name is created without following anything. No absolute path is ever built.
+
+Per-entry failures (a file where a directory is needed, a full disk) are OSErrors for the
+restorer to report; a path that would escape is RsvaultError(RESTORE_UNSAFE_PATH).
+A RestoreTarget is not thread-safe: it caches directory fds for the paths it walked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from rsvault.errors import Code, JobWarning, RsvaultError
+from rsvault.sources.files.node import Node, NodeType
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMP_PREFIX = b".rsvault-tmp-"
+_NAME_MAX = 255  # bytes in one name, on every Linux file system worth restoring to
+_CACHED_DIRS = 64  # restores go depth-first, so a short LRU holds nearly every hit
+_SPECIAL_TYPES = {
+    NodeType.FIFO: stat.S_IFIFO,
+    NodeType.CHAR_DEVICE: stat.S_IFCHR,
+    NodeType.BLOCK_DEVICE: stat.S_IFBLK,
+}
+
+
+class RestoreTarget:
+    """A directory to restore into; `root` is created (mode 0o700) if it does not exist."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._root_fd = _open_root(root)
+        self._dirs: dict[bytes, int] = {}  # parent path -> fd, least recently used first
+
+    def __enter__(self) -> RestoreTarget:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
+        if self._root_fd >= 0:
+            os.close(self._root_fd)
+            self._root_fd = -1
+
+    def check_writable(self) -> None:
+        """Raise RESTORE_TARGET_NOT_WRITABLE unless a file can be created in the root."""
+        probe = _temp_name(b"probe")
+        try:
+            os.close(os.open(probe, _NEW_FILE_FLAGS, 0o600, dir_fd=self._root_fd))
+            os.unlink(probe, dir_fd=self._root_fd)
+        except OSError as exc:
+            raise _not_writable(self.root, exc) from exc
+
+    def check_path(self, rel: bytes) -> bytes:
+        """`rel` if it is a plain relative path of real names; RESTORE_UNSAFE_PATH if not."""
+        parts = rel.split(b"/")
+        if b"\0" in rel or any(part in (b"", b".", b"..") for part in parts):
+            # also covers b'' and b'/x' (an empty first name) and b'a//b'
+            raise RsvaultError(Code.RESTORE_UNSAFE_PATH, path=_printable(rel))
+        return rel
+
+    def prepare_parent(self, rel: bytes) -> int:
+        """An fd of the directory that will hold `rel`, creating missing directories (0o700
+        until their metadata is applied). The fd belongs to the target: do not close it, and
+        use it before the next call, which may evict it from the cache."""
+        parts = self.check_path(rel).split(b"/")[:-1]
+        depth, fd = self._deepest_cached(parts)
+        while depth < len(parts):
+            fd = self._open_or_make_dir(fd, parts[: depth + 1])
+            depth += 1
+            self._remember(b"/".join(parts[:depth]), fd)
+        return fd
+
+    def locate(self, rel: bytes) -> tuple[int, bytes]:
+        """(parent directory fd, last name) for `rel`: what `apply_metadata` needs."""
+        return self.prepare_parent(rel), rel.rsplit(b"/", 1)[-1]
+
+    def make_dir(self, rel: bytes) -> None:
+        """Create directory `rel` (mode 0o700); an existing directory is kept as it is, and
+        any other existing entry is replaced."""
+        fd, name = self.locate(rel)
+        try:
+            os.mkdir(name, 0o700, dir_fd=fd)
+        except FileExistsError:
+            if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                return
+            os.unlink(name, dir_fd=fd)  # removes a symlink itself, never its target
+            os.mkdir(name, 0o700, dir_fd=fd)
+
+    def make_symlink(self, rel: bytes, target: bytes) -> None:
+        """Create symlink `rel` -> `target` (stored as is: it is never followed here)."""
+        fd, name = self.locate(rel)
+        _create_replacing(fd, name, lambda new: os.symlink(target, new, dir_fd=fd))
+
+    def make_hardlink(self, rel: bytes, existing_rel: bytes) -> None:
+        """Create `rel` as a further name of the already restored `existing_rel`."""
+        # A private copy of the fd: locating `rel` may evict the cached one.
+        source_fd = os.dup(self.prepare_parent(existing_rel))
+        source = existing_rel.rsplit(b"/", 1)[-1]
+        try:
+            fd, name = self.locate(rel)
+            _create_replacing(
+                fd,
+                name,
+                lambda new: os.link(
+                    source, new, src_dir_fd=source_fd, dst_dir_fd=fd, follow_symlinks=False
+                ),
+            )
+        finally:
+            os.close(source_fd)
+
+    def make_special(self, rel: bytes, node: Node) -> list[JobWarning]:
+        """Create a FIFO or device node (mode 0o600 until metadata is applied). Sockets are
+        skipped with a warning: one is only meaningful while a process listens on it."""
+        if node.type is NodeType.SOCKET:
+            shown = os.fsdecode(b"/" + node.path)
+            params: dict[str, object] = {"what": "socket", "reason": "sockets are not restored"}
+            return [JobWarning(Code.METADATA_NOT_RESTORED, shown, params)]
+        kind = _SPECIAL_TYPES.get(node.type)
+        if kind is None:
+            raise ValueError(f"make_special cannot create a {node.type.name} node")
+        fd, name = self.locate(rel)
+        _create_replacing(fd, name, lambda new: os.mknod(new, kind | 0o600, node.rdev, dir_fd=fd))
+        return []
+
+    def open_temp_file(self, rel: bytes) -> tuple[int, bytes]:
+        """A new, empty file beside `rel` to write its contents into: (write fd, temp name).
+        The caller closes the fd, then commits or discards the temp name."""
+        fd, name = self.locate(rel)
+        temp = _temp_name(name)
+        return os.open(temp, _NEW_FILE_FLAGS, 0o600, dir_fd=fd), temp
+
+    def commit_temp_file(self, rel: bytes, temp_name: bytes) -> None:
+        """Atomically put the temp file in place of `rel`, replacing a file, symlink or other
+        non-directory there. An existing directory is refused (IsADirectoryError) and the
+        temp file is then removed."""
+        fd, name = self.locate(rel)
+        _check_temp_name(temp_name)
+        try:
+            os.rename(temp_name, name, src_dir_fd=fd, dst_dir_fd=fd)
+        except OSError:
+            _unlink_quietly(temp_name, fd)
+            raise
+
+    def discard_temp_file(self, rel: bytes, temp_name: bytes) -> None:
+        fd, _ = self.locate(rel)
+        _check_temp_name(temp_name)
+        _unlink_quietly(temp_name, fd)
+
+    def _deepest_cached(self, parts: list[bytes]) -> tuple[int, int]:
+        """(how many leading names are already open, the fd of the last of them)."""
+        for depth in range(len(parts), 0, -1):
+            key = b"/".join(parts[:depth])
+            fd = self._dirs.pop(key, None)
+            if fd is not None:
+                self._dirs[key] = fd  # re-inserted: now the most recently used
+                return depth, fd
+        return 0, self._root_fd
+
+    def _remember(self, key: bytes, fd: int) -> None:
+        self._dirs[key] = fd
+        while len(self._dirs) > _CACHED_DIRS:
+            # The oldest entry is never `fd` nor the parent just used to open it.
+            os.close(self._dirs.pop(next(iter(self._dirs))))
+
+    def _open_or_make_dir(self, parent_fd: int, parts: list[bytes]) -> int:
+        name = parts[-1]
+        fd = _open_dir(parent_fd, name, parts)
+        if fd is None:
+            # FileExistsError: made meanwhile, or not a directory; the open below tells which
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o700, dir_fd=parent_fd)
+            fd = _open_dir(parent_fd, name, parts)
+        if fd is None:
+            raise FileNotFoundError(f"{_printable(b'/'.join(parts))} vanished while restoring")
+        return fd
+
+
+def _open_root(root: Path) -> int:
+    # The root itself may be reached through symlinks: the user chose it, the manifest did not.
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _not_writable(root, exc) from exc
+
+
+def _open_dir(parent_fd: int, name: bytes, parts: list[bytes]) -> int | None:
+    """The fd of directory `name` in `parent_fd`, None if there is none; a symlink there is
+    refused with RESTORE_UNSAFE_PATH, any other non-directory with NotADirectoryError."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        # O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR or ELOOP: lstat tells.
+        mode = os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode
+        if stat.S_ISLNK(mode):
+            shown = _printable(b"/".join(parts))
+            detail = f"{shown} is a symbolic link in the restore target"
+            raise RsvaultError(Code.RESTORE_UNSAFE_PATH, path=shown, detail=detail) from None
+        raise
+
+
+def _create_replacing(fd: int, name: bytes, create: Callable[[bytes], None]) -> None:
+    """Create `name` in `fd` with `create`; if something is there, create the new entry under
+    a temp name and rename it over the old one, so the name is never missing or half-made."""
+    try:
+        create(name)
+        return
+    except FileExistsError:
+        pass
+    temp = _temp_name(name)
+    create(temp)
+    try:
+        os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)  # EISDIR over a directory
+    finally:
+        # Also after success: renaming onto another name of the same inode is a no-op that
+        # leaves the temp name behind (hard links restored over themselves).
+        _unlink_quietly(temp, fd)
+
+
+def _temp_name(name: bytes) -> bytes:
+    prefix = _TEMP_PREFIX + secrets.token_hex(8).encode() + b"-"
+    return prefix + name[: _NAME_MAX - len(prefix)]
+
+
+def _check_temp_name(temp_name: bytes) -> None:
+    if not temp_name.startswith(_TEMP_PREFIX) or b"/" in temp_name or b"\0" in temp_name:
+        raise RsvaultError(Code.RESTORE_UNSAFE_PATH, path=_printable(temp_name))
+
+
+def _unlink_quietly(name: bytes, fd: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=fd)
+
+
+def _not_writable(root: Path, exc: OSError) -> RsvaultError:
+    return RsvaultError(
+        Code.RESTORE_TARGET_NOT_WRITABLE, target=str(root), reason=exc.strerror or str(exc)
+    )
+
+
+def _printable(raw: bytes) -> str:
+    """A path for messages and logs: undecodable bytes and control characters escaped."""
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)

@@ -1,0 +1,68 @@
+"""Cutting byte streams into chunks: content-defined for files, fixed-size for disk images."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from pyfastcdc import FastCDC
+
+_ZEROS = bytes(16 * 1024 * 1024)
+
+
+def is_zero(data: bytes | memoryview) -> bool:
+    """True for an all-zero chunk, which is recorded but never stored."""
+    n = len(data)
+    if n <= len(_ZEROS):
+        return data == memoryview(_ZEROS)[:n]
+    return bytes(data).count(0) == n
+
+
+class ContentChunker:
+    """FastCDC 2020 with a per-vault seed, so boundaries do not fingerprint known files."""
+
+    def __init__(self, min_size: int, avg_size: int, max_size: int, seed: int) -> None:
+        self._cdc = FastCDC(avg_size, min_size=min_size, max_size=max_size, seed=seed)
+        self.min_size = min_size
+        self.max_size = max_size
+
+    def cut_stream(self, stream: BinaryIO) -> Iterator[bytes]:
+        """Chunks of `stream` as independent bytes objects (safe to hand to other threads)."""
+        for chunk in self._cdc.cut_stream(stream):
+            yield bytes(chunk.data)
+
+    def cut_buffer(self, data: bytes | bytearray | memoryview) -> Iterator[memoryview]:
+        for chunk in self._cdc.cut_buf(data):
+            yield chunk.data
+
+
+class StreamCutter:
+    """Content-defined chunks of a stream that arrives in pieces (a tree being serialised).
+
+    The last chunk of each buffer is carried into the next one, so the cut points are exactly
+    those of cutting the whole stream at once, whatever the sizes of the pieces.
+    """
+
+    def __init__(self, chunker: ContentChunker, flush_at: int = 8 * 1024 * 1024) -> None:
+        self._chunker = chunker
+        self._buffer = bytearray()
+        self._flush_at = max(flush_at, 2 * chunker.max_size)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        self._buffer += data
+        if len(self._buffer) < self._flush_at:
+            return
+        pieces = [bytes(c) for c in self._chunker.cut_buffer(self._buffer)]
+        self._buffer = bytearray(pieces.pop())
+        yield from pieces
+
+    def finish(self) -> Iterator[bytes]:
+        if self._buffer:
+            yield from (bytes(c) for c in self._chunker.cut_buffer(self._buffer))
+        self._buffer = bytearray()
+
+
+def fixed_chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """Fixed-size chunks at fixed offsets (disk images: a dirty extent maps to its chunks)."""
+    while block := stream.read(size):
+        yield block

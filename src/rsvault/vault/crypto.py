@@ -1,0 +1,95 @@
+"""Sealing chunks and metadata objects: compress, then authenticated encryption.
+
+Chunk blob:  nonce(12) ‖ AES-256-GCM(data key, body, ad = type ‖ id),
+             body = 0x01 ‖ zstd(plaintext) when smaller, else 0x00 ‖ plaintext.
+Meta object: nonce(12) ‖ AES-256-GCM(meta key, zstd(payload), ad = context).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+
+import blake3
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from rsvault.errors import Code, RsvaultError
+from rsvault.vault.keys import VaultKeys
+
+NONCE = 12
+TAG = 16
+RAW, ZSTD = 0x00, 0x01
+DATA, TREE = b"D", b"T"
+
+# zstd contexts are not thread-safe; one per thread keeps the pipeline lock-free.
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    key = f"c{level}"
+    found: zstandard.ZstdCompressor | None = getattr(_local, key, None)
+    if found is None:
+        found = zstandard.ZstdCompressor(level=level)
+        setattr(_local, key, found)
+    return found
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    found: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
+    if found is None:
+        found = zstandard.ZstdDecompressor()
+        _local.d = found
+    return found
+
+
+class Sealer:
+    """Everything that needs the vault's keys to turn plaintext into stored bytes and back."""
+
+    def __init__(self, keys: VaultKeys, compression_level: int = 3) -> None:
+        self._id_key = keys.chunk_id
+        self._data = AESGCM(keys.data)
+        self._meta = AESGCM(keys.meta)
+        self._level = compression_level
+        self.cdc_seed = keys.cdc_seed
+
+    def chunk_id(self, plaintext: bytes | memoryview) -> bytes:
+        # blake3 releases the GIL on large inputs, so hashing runs in parallel threads
+        return blake3.blake3(plaintext, key=self._id_key, max_threads=1).digest()
+
+    def seal_chunk(self, kind: bytes, chunk_id: bytes, plaintext: bytes | memoryview) -> bytes:
+        packed = _compressor(self._level).compress(plaintext)
+        body = bytes([ZSTD]) + packed if len(packed) < len(plaintext) else bytes([RAW]) + plaintext
+        nonce = secrets.token_bytes(NONCE)
+        return nonce + self._data.encrypt(nonce, body, kind + chunk_id)
+
+    def open_chunk(self, kind: bytes, chunk_id: bytes, blob: bytes | memoryview) -> bytes:
+        """Authenticate, decompress and check the hash; any failure is VaultDataCorrupt."""
+        try:
+            body = self._data.decrypt(blob[:NONCE], blob[NONCE:], kind + chunk_id)
+            plain = _decompressor().decompress(body[1:]) if body[0] == ZSTD else body[1:]
+        except (InvalidTag, zstandard.ZstdError, IndexError) as exc:
+            raise _corrupt(chunk_id, "authentication or decompression failed") from exc
+        if self.chunk_id(plain) != chunk_id:
+            raise _corrupt(chunk_id, "content does not match its id")
+        return plain
+
+    def seal_meta(self, context: bytes, payload: bytes) -> bytes:
+        nonce = secrets.token_bytes(NONCE)
+        return nonce + self._meta.encrypt(
+            nonce, _compressor(self._level).compress(payload), context
+        )
+
+    def open_meta(self, context: bytes, blob: bytes, name: str) -> bytes:
+        try:
+            packed = self._meta.decrypt(blob[:NONCE], blob[NONCE:], context)
+            return _decompressor().decompress(packed)
+        except (InvalidTag, zstandard.ZstdError, ValueError) as exc:
+            raise RsvaultError(
+                Code.VAULT_DATA_CORRUPT, object=name, reason="authentication failed"
+            ) from exc
+
+
+def _corrupt(chunk_id: bytes, reason: str) -> RsvaultError:
+    return RsvaultError(Code.VAULT_DATA_CORRUPT, object=f"chunk {chunk_id.hex()}", reason=reason)

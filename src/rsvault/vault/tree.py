@@ -1,0 +1,31 @@
+"""The tree stream: a msgpack sequence of records, one per node, in path order.
+
+The engine decides what a record holds; the vault needs one convention only: a record's "c"
+field, when present, is the list of [chunk id or None, length] the node's content is made of.
+That is enough for check and prune to find every chunk a recovery point depends on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import msgpack
+
+CHUNKS_FIELD = "c"
+PATH_FIELD = "p"
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    return msgpack.packb(record, use_bin_type=True)
+
+
+def decode_records(pieces: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    for piece in pieces:
+        unpacker.feed(piece)
+        yield from unpacker
+
+
+def chunk_refs(record: dict[str, Any]) -> list[tuple[bytes | None, int]]:
+    return [(ref[0], ref[1]) for ref in record.get(CHUNKS_FIELD) or ()]
