@@ -41,7 +41,7 @@ def main() -> None:
         sys.exit(_EXIT_BY_CODE.get(error.code, EXIT_FAILURE))
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         show_error(RsvaultError(Code.OPERATION_CANCELLED))
         sys.exit(130)
     except click.ClickException as usage:

@@ -20,6 +20,7 @@ from rsvault.errors import JobWarning
 from rsvault.sources.files.metadata import apply_metadata
 from rsvault.sources.files.node import Node, NodeType
 from rsvault.sources.files.target import RestoreTarget
+from rsvault.vault.index import Index
 from rsvault.vault.lease import LeaseKind
 from rsvault.vault.repository import Vault
 
@@ -59,7 +60,8 @@ def restore_files(
         index = vault.load_index()
         manifest = vault.read_manifest(request.rp_name)
         everything = [record_to_node(r) for r in vault.read_tree(manifest, index)]
-        nodes = materialise_hardlinks(select(everything, request.paths), everything)
+        chosen = [n for n in select(everything, request.paths) if n.path]  # b"" is "/" itself
+        nodes = materialise_hardlinks(chosen, everything)
         result = RestoreResult()
         counter = ProgressCounter(progress, "restore")
         counter.files_total = sum(1 for n in nodes if n.type is NodeType.FILE)
@@ -74,7 +76,7 @@ def restore_files(
 
 def _restore_nodes(
     vault: Vault,
-    index: object,
+    index: Index,
     target: RestoreTarget,
     nodes: list[Node],
     workers: int,

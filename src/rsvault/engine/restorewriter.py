@@ -50,13 +50,12 @@ class ContentWriter:
     def __init__(
         self,
         vault: Vault,
-        index: object,
+        index: Index,
         target: RestoreTarget,
         workers: int,
         counter: ProgressCounter,
         result: RestoreResult,
     ) -> None:
-        assert isinstance(index, Index)
         self._vault = vault
         self._index = index
         self._target = target

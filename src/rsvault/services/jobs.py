@@ -11,7 +11,7 @@ from rsvault.catalog.models import JobRow
 from rsvault.catalog.repositories import JobRepository
 from rsvault.errors import JobWarning, RsvaultError
 from rsvault.services.context import ServiceContext
-from rsvault.services.views import JobView
+from rsvault.services.views import JobView, iso
 
 IN_PROGRESS = "InProgress"
 COMPLETED = "Completed"
@@ -26,8 +26,8 @@ def _view(row: JobRow) -> JobView:
         status=row.status,
         vault_name=row.vault_name,
         item=row.item,
-        start_time=row.start_time.isoformat(),
-        end_time=row.end_time.isoformat() if row.end_time else None,
+        start_time=iso(row.start_time),
+        end_time=iso(row.end_time) if row.end_time else None,
         error_code=row.error_code,
         error_message=row.error_message,
         recovery_point=row.recovery_point,

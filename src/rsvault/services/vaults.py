@@ -11,7 +11,7 @@ from rsvault.catalog.models import VaultRow
 from rsvault.catalog.repositories import VaultRepository
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
-from rsvault.services.views import CheckView, PruneView, VaultView
+from rsvault.services.views import CheckView, PruneView, VaultView, iso
 from rsvault.storage import LocalStore
 from rsvault.vault.check import check_vault
 from rsvault.vault.lease import LeaseKind
@@ -24,7 +24,7 @@ _VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,49}$")
 
 
 def _view(row: VaultRow) -> VaultView:
-    return VaultView(row.name, row.location, row.vault_id, row.created.isoformat(), row.store_kind)
+    return VaultView(row.name, row.location, row.vault_id, iso(row.created), row.store_kind)
 
 
 def _row(ctx: ServiceContext, name: str) -> VaultRow:
