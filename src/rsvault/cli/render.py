@@ -15,8 +15,9 @@ from rsvault.core.units import format_bytes
 from rsvault.errors import RsvaultError
 from rsvault.services.views import View
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+# Piped output is for logs and scripts: wide enough that names are never cut short.
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+stderr = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 240)
 
 _BYTES = {"size", "storedNew", "bytesRead", "bytesDeleted", "bytesTotal", "bytesStored"}
 
