@@ -48,7 +48,13 @@ def _store(row: VaultRow) -> LocalStore:
 
 def open_vault(ctx: ServiceContext, name: str) -> Vault:
     """The named vault, opened with the context's passphrase."""
-    return Vault.open(_store(_row(ctx, name)), ctx.passphrase(), ctx.clock)
+    store = _store(_row(ctx, name))
+    try:
+        return Vault.open(store, ctx.passphrase(), ctx.clock)
+    except RsvaultError as exc:
+        if exc.code is Code.PASSPHRASE_INCORRECT:
+            raise RsvaultError(Code.PASSPHRASE_INCORRECT, name=name) from exc
+        raise
 
 
 def create_vault(ctx: ServiceContext, name: str, location: Path | None = None) -> VaultView:

@@ -92,3 +92,11 @@ class PruneView(View):
     records_waiting: int
     waiting_for: list[str]
     temporaries_removed: int
+
+
+@dataclass
+class KeySlotView(View):
+    name: str
+    label: str
+    created: str
+    current: bool = False

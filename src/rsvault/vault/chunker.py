@@ -8,6 +8,7 @@ from typing import BinaryIO
 from pyfastcdc import FastCDC
 
 _ZEROS = bytes(16 * 1024 * 1024)
+_SEED_MASK = (1 << 63) - 1
 
 
 def is_zero(data: bytes | memoryview) -> bool:
@@ -22,7 +23,11 @@ class ContentChunker:
     """FastCDC 2020 with a per-vault seed, so boundaries do not fingerprint known files."""
 
     def __init__(self, min_size: int, avg_size: int, max_size: int, seed: int) -> None:
-        self._cdc = FastCDC(avg_size, min_size=min_size, max_size=max_size, seed=seed)
+        # pyfastcdc's Cython FastCDC computes `seed << 1` as a Python int and stores it in a
+        # uint64, so a seed with its top bit set (half of all vaults) raises OverflowError.
+        # Use 63 bits: seeds below 2**63, the only ones that ever worked, are unchanged.
+        seed &= _SEED_MASK
+        self._cdc = FastCDC(avg_size, min_size=min_size, max_size=max_size, seed=seed or 1)
         self.min_size = min_size
         self.max_size = max_size
 

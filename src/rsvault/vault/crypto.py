@@ -69,7 +69,7 @@ class Sealer:
         try:
             body = self._data.decrypt(blob[:NONCE], blob[NONCE:], kind + chunk_id)
             plain = _decompressor().decompress(body[1:]) if body[0] == ZSTD else body[1:]
-        except (InvalidTag, zstandard.ZstdError, IndexError) as exc:
+        except (InvalidTag, zstandard.ZstdError, IndexError, ValueError) as exc:
             raise _corrupt(chunk_id, "authentication or decompression failed") from exc
         if self.chunk_id(plain) != chunk_id:
             raise _corrupt(chunk_id, "content does not match its id")

@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 
+from rsvault.cli.commands import passphrase
 from rsvault.cli.render import show_list, show_one, stderr
 from rsvault.cli.session import OutputFormat, OutputOption, PassphraseFileOption, begin
 from rsvault.errors import Code, RsvaultError
 from rsvault.services import vaults
 
 app = typer.Typer(help="Create and manage vaults.", no_args_is_help=True)
+app.add_typer(passphrase.app, name="passphrase")
 
 NameOption = Annotated[str, typer.Option("--name", "-n", help="Vault name.")]
 
