@@ -8,6 +8,7 @@ local file) means it can never disagree with the vault, and it survives a lost c
 from __future__ import annotations
 
 from rsvault.engine.treecodec import record_to_node
+from rsvault.errors import RsvaultError
 from rsvault.sources.files.node import Node, NodeType
 from rsvault.vault.index import Index
 from rsvault.vault.manifest import Manifest
@@ -23,10 +24,13 @@ class FilesCache:
         if parent is None:
             return cls()
         entries = {}
-        for record in vault.read_tree(parent, index):
-            node = record_to_node(record)
-            if node.type is NodeType.FILE:
-                entries[node.path] = node
+        try:
+            for record in vault.read_tree(parent, index):
+                node = record_to_node(record)
+                if node.type is NodeType.FILE:
+                    entries[node.path] = node
+        except RsvaultError:
+            return cls()  # an unreadable parent costs a full read, never a failed backup
         return cls(entries)
 
     def __len__(self) -> int:

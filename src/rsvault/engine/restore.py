@@ -57,7 +57,7 @@ def restore_files(
     vault: Vault, request: FilesRestoreRequest, progress: ProgressSink = ignore_progress
 ) -> RestoreResult:
     with vault.lease(LeaseKind.SHARED, f"restore {request.rp_name}"):
-        index = vault.load_index()
+        index = vault.load_readable_index()
         manifest = vault.read_manifest(request.rp_name)
         everything = [record_to_node(r) for r in vault.read_tree(manifest, index)]
         chosen = [n for n in select(everything, request.paths) if n.path]  # b"" is "/" itself

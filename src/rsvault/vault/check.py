@@ -49,7 +49,8 @@ class CheckReport:
 
 def check_vault(vault: Vault, *, read_data: bool = False) -> CheckReport:
     report = CheckReport(read_data=read_data)
-    index = vault.load_index()
+    index = vault.load_readable_index()
+    live = set(vault.load_index().packs)
     manifests = _read_manifests(vault, report)
     refs = collect_references(vault, index, manifests)
     for rp, why in refs.unreadable.items():
@@ -63,8 +64,13 @@ def check_vault(vault: Vault, *, read_data: bool = False) -> CheckReport:
     stored = {pack_id_from_name(i.name): i.size for i in vault.store.list(DATA_PREFIX)}
     report.reclaimable_packs = len(set(stored) - set(index.packs))
     for pack_id, entries in index.packs.items():
-        _check_pack(vault, pack_id, entries, stored.get(pack_id), refs, report)
+        if pack_id in stored or pack_id in live or _needed(entries, refs):
+            _check_pack(vault, pack_id, entries, stored.get(pack_id), refs, report)
     return report
+
+
+def _needed(entries: list[BlobEntry], refs: References) -> bool:
+    return any(e.chunk_id in refs.by_chunk for e in entries)
 
 
 def _read_manifests(vault: Vault, report: CheckReport) -> list[Manifest]:

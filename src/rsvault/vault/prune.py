@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-import msgpack
-
 from rsvault.core.ids import random_hex_id
 from rsvault.errors import Code, RsvaultError
 from rsvault.storage import BlobStore, StoreError
+from rsvault.vault.condemned import PRUNE_PREFIX, PruneRecord, read_records, with_condemned
 from rsvault.vault.index import INDEX_PREFIX, Index, IndexFile
 from rsvault.vault.lease import Lease, LeaseKind, read_leases
 from rsvault.vault.pack import (
@@ -29,38 +28,12 @@ from rsvault.vault.references import collect_references
 from rsvault.vault.repository import Vault
 from rsvault.vault.storeerrors import translated
 
-PRUNE_PREFIX = "prune/"
 DEFAULT_GRACE = timedelta(hours=1)
 REPACK_WHEN_UNUSED_OVER = 0.5
 
 
 class SweepsTemporaries(Protocol):
     def sweep_temporaries(self, older_than: timedelta, now: datetime) -> int: ...
-
-
-@dataclass
-class PruneRecord:
-    record_id: str
-    time: datetime
-    packs: dict[str, list[BlobEntry]]
-
-    def encode(self, vault: Vault) -> bytes:
-        body = {
-            "time": self.time.isoformat(),
-            "packs": {p: [e.as_list() for e in es] for p, es in self.packs.items()},
-        }
-        return vault.sealer.seal_meta(_context(self.record_id), msgpack.packb(body))
-
-    @classmethod
-    def decode(cls, vault: Vault, record_id: str, blob: bytes) -> PruneRecord:
-        raw = vault.sealer.open_meta(_context(record_id), blob, PRUNE_PREFIX + record_id)
-        body = msgpack.unpackb(raw)
-        packs = {p: [BlobEntry.from_list(r) for r in rows] for p, rows in body["packs"].items()}
-        return cls(record_id, datetime.fromisoformat(body["time"]), packs)
-
-
-def _context(record_id: str) -> bytes:
-    return b"prune" + record_id.encode()
 
 
 @dataclass
@@ -87,9 +60,9 @@ def prune_vault(vault: Vault, grace: timedelta = DEFAULT_GRACE) -> PruneReport:
     return report
 
 
-def _referenced(vault: Vault, index: Index) -> set[bytes]:
+def _referenced(vault: Vault, index: Index, records: list[PruneRecord]) -> set[bytes]:
     manifests = [vault.read_manifest(name) for name in vault.manifest_names()]
-    refs = collect_references(vault, index, manifests)
+    refs = collect_references(vault, with_condemned(index, records), manifests)
     if refs.unreadable:
         # Without every tree we cannot know what is referenced: deleting anything could lose data.
         raise RsvaultError(
@@ -102,8 +75,9 @@ def _referenced(vault: Vault, index: Index) -> set[bytes]:
 
 def _mark(vault: Vault, report: PruneReport) -> None:
     index = vault.load_index()
-    referenced = _referenced(vault, index)
-    recorded = {p for r in _records(vault) for p in r.packs}
+    records = _records(vault)
+    referenced = _referenced(vault, index, records)
+    recorded = {p for r in records for p in r.packs}
     keep, condemned = Index(), {}
     repack: list[str] = []
     for pack_id, entries in index.packs.items():
@@ -124,7 +98,7 @@ def _mark(vault: Vault, report: PruneReport) -> None:
     report.index_files_replaced = len(index.files)
     if condemned:
         record = PruneRecord(random_hex_id(), vault.clock.now(), condemned)
-        vault.store.put(PRUNE_PREFIX + record.record_id, record.encode(vault))
+        vault.store.put(PRUNE_PREFIX + record.record_id, record.encode(vault.sealer))
 
 
 def _orphans(vault: Vault, index: Index, recorded: set[str]) -> list[str]:
@@ -171,10 +145,7 @@ def _consolidate(vault: Vault, keep: Index, replaced: list[str]) -> None:
 
 
 def _records(vault: Vault) -> list[PruneRecord]:
-    return [
-        PruneRecord.decode(vault, i.name.removeprefix(PRUNE_PREFIX), vault.store.get(i.name))
-        for i in vault.store.list(PRUNE_PREFIX)
-    ]
+    return read_records(vault.store, vault.sealer)
 
 
 def _sweep(vault: Vault, lease: Lease, grace: timedelta, report: PruneReport) -> None:
@@ -185,26 +156,31 @@ def _sweep(vault: Vault, lease: Lease, grace: timedelta, report: PruneReport) ->
         if other.lease_id != lease.record.lease_id and other.is_alive(now)
     ]
     due = []
-    for record in _records(vault):
-        blockers = [o for o in others if o.created < record.time]
+    records = _records(vault)
+    for record in records:
+        # a lease from the same instant may have read the index before the mark rewrote it
+        blockers = [o for o in others if o.created <= record.time]
         if record.time + grace > now or blockers:
             report.records_waiting += 1
             report.waiting_for.extend(o.holder for o in blockers)
             continue
         due.append(record)
     if due:
-        _sweep_records(vault, due, report)
+        _sweep_records(vault, due, records, report)
 
 
-def _sweep_records(vault: Vault, due: list[PruneRecord], report: PruneReport) -> None:
+def _sweep_records(
+    vault: Vault, due: list[PruneRecord], records: list[PruneRecord], report: PruneReport
+) -> None:
     index = vault.load_index()  # fresh: backups that finished since the mark are in it
-    referenced = _referenced(vault, index)
+    referenced = _referenced(vault, index, records)
     revived: dict[str, list[BlobEntry]] = {}
     for record in due:
         for pack_id, entries in record.packs.items():
             if pack_id in index.packs:
                 continue
-            if any(e.chunk_id in referenced for e in entries):
+            # only a chunk found nowhere else revives a pack (a repacked one has copies)
+            if any(e.chunk_id in referenced and e.chunk_id not in index for e in entries):
                 revived[pack_id] = entries
                 continue
             report.bytes_deleted += _size_or_zero(vault, pack_id)

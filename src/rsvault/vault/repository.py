@@ -11,6 +11,7 @@ from rsvault.errors import Code, RsvaultError
 from rsvault.storage import BlobStore, StoreNotFoundError
 from rsvault.vault import keys as keyslots
 from rsvault.vault.chunker import ContentChunker, StreamCutter
+from rsvault.vault.condemned import read_records, with_condemned
 from rsvault.vault.config import CONFIG_NAME, VaultConfig
 from rsvault.vault.crypto import TREE, Sealer
 from rsvault.vault.index import Index, load_index
@@ -124,8 +125,15 @@ class Vault:
             return Lease(self.store, self.clock, kind, purpose).acquire()
 
     def load_index(self) -> Index:
+        """The index to deduplicate against: live packs only."""
         with translated(self.store):
             return load_index(self.store, self.sealer)
+
+    def load_readable_index(self) -> Index:
+        """The index to read through: live packs plus condemned packs not yet swept."""
+        with translated(self.store):
+            index = load_index(self.store, self.sealer)
+            return with_condemned(index, read_records(self.store, self.sealer))
 
     def chunk_writer(self, index: Index) -> ChunkWriter:
         return ChunkWriter(self.store, self.sealer, index, self.config.pack_target)

@@ -1,0 +1,191 @@
+"""Packs and index files: what is written parses back to the same entries; supersedes."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rsvault.core.ids import random_hex_id
+from rsvault.errors import Code, RsvaultError
+from rsvault.storage import MemoryStore
+from rsvault.vault.crypto import DATA, TREE, Sealer
+from rsvault.vault.index import INDEX_PREFIX, IndexFile, load_index
+from rsvault.vault.keys import VaultKeys, new_master_key
+from rsvault.vault.pack import (
+    PREAMBLE,
+    BlobEntry,
+    PackBuilder,
+    header_length,
+    pack_id_from_name,
+    pack_name,
+    parse_header,
+    trailer_size,
+)
+
+SEALER = Sealer(VaultKeys.derive(new_master_key()))  # module-wide: hypothesis reuses it
+
+hex_ids = st.binary(min_size=32, max_size=32).map(bytes.hex)
+chunk_ids = st.binary(min_size=32, max_size=32)
+entries = st.builds(
+    BlobEntry,
+    kind=st.sampled_from([DATA, TREE]),
+    chunk_id=chunk_ids,
+    offset=st.integers(0, 2**40),
+    length=st.integers(0, 2**32),
+    raw_length=st.integers(0, 2**32),
+)
+chunk_payloads = st.lists(
+    st.tuples(st.sampled_from([DATA, TREE]), st.binary(max_size=3000)), min_size=1, max_size=25
+)
+
+
+def header_of(pack_id: str, pack: bytes) -> list[BlobEntry]:
+    """Parse a pack from its own bytes, as check and prune do: trailer, then header."""
+    size = len(pack)
+    length = header_length(pack[max(0, size - trailer_size()) :], pack_id)
+    start = size - trailer_size() - length
+    return parse_header(SEALER, pack_id, pack[start : start + length])
+
+
+def build_pack(pack_id: str, payloads: list[tuple[bytes, bytes]]) -> tuple[PackBuilder, bytes]:
+    builder = PackBuilder(pack_id)
+    for kind, plain in payloads:
+        chunk_id = SEALER.chunk_id(plain)
+        builder.add(kind, chunk_id, SEALER.seal_chunk(kind, chunk_id, plain), len(plain))
+    return builder, builder.finish(SEALER)
+
+
+@settings(max_examples=40, deadline=None)
+@given(payloads=chunk_payloads)
+def test_pack_header_parses_back_to_the_builder_entries(
+    payloads: list[tuple[bytes, bytes]],
+) -> None:
+    pack_id = random_hex_id()
+    builder, pack = build_pack(pack_id, payloads)
+    assert pack.startswith(PREAMBLE)
+    assert pack.endswith(b"RSVP")
+    parsed = header_of(pack_id, pack)
+    assert parsed == builder.entries
+    for entry, (kind, plain) in zip(parsed, payloads, strict=True):
+        assert entry.kind == kind
+        assert entry.raw_length == len(plain)
+        blob = pack[entry.offset : entry.offset + entry.length]
+        assert SEALER.open_chunk(entry.kind, entry.chunk_id, blob) == plain
+    # blobs are laid end to end after the preamble
+    offsets = [e.offset for e in parsed]
+    assert offsets[0] == len(PREAMBLE)
+    assert all(a.offset + a.length == b.offset for a, b in itertools.pairwise(parsed))
+
+
+def test_pack_header_is_bound_to_its_pack_id() -> None:
+    pack_id = random_hex_id()
+    _builder, pack = build_pack(pack_id, [(DATA, b"payload" * 100)])
+    with pytest.raises(RsvaultError) as caught:
+        header_of(random_hex_id(), pack)
+    assert caught.value.code is Code.VAULT_DATA_CORRUPT
+
+
+@pytest.mark.parametrize("damage", ["trailer magic", "too short", "header byte"])
+def test_damaged_pack_is_corrupt(damage: str) -> None:
+    pack_id = random_hex_id()
+    _builder, pack = build_pack(pack_id, [(DATA, b"payload" * 100), (TREE, b"tree")])
+    if damage == "trailer magic":
+        pack = pack[:-1] + b"X"
+    elif damage == "too short":
+        pack = pack[:5]
+    else:
+        broken = bytearray(pack)
+        broken[-trailer_size() - 3] ^= 0x40
+        pack = bytes(broken)
+    with pytest.raises(RsvaultError) as caught:
+        header_of(pack_id, pack)
+    assert caught.value.code is Code.VAULT_DATA_CORRUPT
+
+
+def test_pack_names_fan_out_and_back() -> None:
+    pack_id = random_hex_id()
+    assert pack_name(pack_id) == f"data/{pack_id[:2]}/{pack_id}"
+    assert pack_id_from_name(pack_name(pack_id)) == pack_id
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    index_id=hex_ids,
+    packs=st.dictionaries(hex_ids, st.lists(entries, max_size=8), max_size=6),
+    supersedes=st.lists(hex_ids, max_size=4),
+)
+def test_index_file_round_trip(
+    index_id: str, packs: dict[str, list[BlobEntry]], supersedes: list[str]
+) -> None:
+    blob = IndexFile(index_id, packs, supersedes).encode(SEALER)
+    decoded = IndexFile.decode(SEALER, index_id, blob)
+    assert decoded == IndexFile(index_id, packs, supersedes)
+
+
+def test_index_file_is_bound_to_its_name() -> None:
+    index_id = random_hex_id()
+    blob = IndexFile(index_id, {random_hex_id(): []}).encode(SEALER)
+    with pytest.raises(RsvaultError) as caught:
+        IndexFile.decode(SEALER, random_hex_id(), blob)
+    assert caught.value.code is Code.VAULT_DATA_CORRUPT
+
+
+def entry(n: int) -> BlobEntry:
+    return BlobEntry(DATA, bytes([n]) * 32, 8, 100 + n, 90 + n)
+
+
+def put_index(store: MemoryStore, index_file: IndexFile) -> None:
+    store.put(INDEX_PREFIX + index_file.index_id, index_file.encode(SEALER))
+
+
+def test_load_index_unions_files_and_honours_supersedes() -> None:
+    store = MemoryStore()
+    pa, pb, pc, pd = (random_hex_id() for _ in range(4))
+    old_a = IndexFile(random_hex_id(), {pa: [entry(1)], pb: [entry(2)]})
+    old_b = IndexFile(random_hex_id(), {pc: [entry(3)]})
+    live = IndexFile(random_hex_id(), {pb: [entry(2)]}, [old_a.index_id, old_b.index_id])
+    other = IndexFile(random_hex_id(), {pd: [entry(4), entry(5)]})
+    for index_file in (old_a, old_b, live, other):
+        put_index(store, index_file)
+
+    index = load_index(store, SEALER)
+
+    assert sorted(index.files) == sorted([live.index_id, other.index_id])
+    assert set(index.packs) == {pb, pd}
+    assert entry(1).chunk_id not in index  # only in a superseded file
+    assert entry(3).chunk_id not in index
+    assert len(index) == 3
+    location = index.get(entry(5).chunk_id)
+    assert location is not None
+    assert (location.pack_id, location.entry) == (pd, entry(5))
+
+
+def test_a_crash_after_the_consolidated_write_changes_nothing() -> None:
+    """Prune writes the consolidated file first; before the old ones go, readers agree."""
+    store = MemoryStore()
+    pa, pb = random_hex_id(), random_hex_id()
+    old = [IndexFile(random_hex_id(), {pa: [entry(1)]}), IndexFile(random_hex_id(), {pb: []})]
+    for index_file in old:
+        put_index(store, index_file)
+    before = load_index(store, SEALER)
+    put_index(store, IndexFile(random_hex_id(), {pa: [entry(1)]}, [f.index_id for f in old]))
+    after = load_index(store, SEALER)
+    assert set(after.packs) == {pa}
+    assert set(before.packs) == {pa, pb}
+    assert after.get(entry(1).chunk_id) == before.get(entry(1).chunk_id)
+
+
+def test_a_chunk_in_several_packs_resolves_to_one_of_them() -> None:
+    store = MemoryStore()
+    pa, pb = random_hex_id(), random_hex_id()
+    put_index(store, IndexFile(random_hex_id(), {pa: [entry(7)]}))
+    put_index(store, IndexFile(random_hex_id(), {pb: [entry(7)]}))
+    index = load_index(store, SEALER)
+    location = index.get(entry(7).chunk_id)
+    assert location is not None
+    assert location.pack_id in (pa, pb)
+    assert len(index) == 1
+    assert set(index.packs) == {pa, pb}
