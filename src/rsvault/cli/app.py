@@ -8,6 +8,7 @@ import click
 import typer
 
 from rsvault.cli.commands import backup, recoverypoint, restore, vault
+from rsvault.cli.memory import tune_allocator
 from rsvault.cli.render import show_error
 from rsvault.errors import Code, RsvaultError
 
@@ -34,6 +35,7 @@ _EXIT_BY_CODE = {
 
 
 def main() -> None:
+    tune_allocator()
     try:
         app(standalone_mode=False)
     except RsvaultError as error:

@@ -6,6 +6,7 @@ import os
 import socket
 from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ from rsvault.vault.manifest import Manifest
 from rsvault.vault.repository import Vault
 
 WINDOW = 256  # nodes waiting for their chunks before the oldest is awaited
+
+Pending = Future[ChunkFutures | JobWarning] | None
 
 
 @dataclass(frozen=True)
@@ -125,22 +128,18 @@ class _BackupRun:
         return [(cid, n) for cid, n in refs if cid is not None]
 
     def _records(self) -> Iterator[dict[str, Any]]:
-        pending: deque[tuple[Node, ChunkFutures | None]] = deque()
+        pending: deque[tuple[Node, Pending]] = deque()
         for entry in walk(self.request.paths, self.request.excludes):
             if isinstance(entry, JobWarning):
                 self.warnings.append(entry)
                 continue
-            futures = self._content_of(entry)
-            if isinstance(futures, JobWarning):
-                self.warnings.append(futures)
-                continue
-            pending.append((entry, futures))
+            pending.append((entry, self._content_of(entry)))
             while pending and (len(pending) > WINDOW or _done(pending[0][1])):
-                yield self._finish(*pending.popleft())
+                yield from self._finish(*pending.popleft())
         while pending:
-            yield self._finish(*pending.popleft())
+            yield from self._finish(*pending.popleft())
 
-    def _content_of(self, node: Node) -> ChunkFutures | JobWarning | None:
+    def _content_of(self, node: Node) -> Pending:
         self._count(node)
         if node.type is not NodeType.FILE:
             return None
@@ -151,7 +150,7 @@ class _BackupRun:
             self.progress.add(files=1, nbytes=node.size)
             return None
         self.stats.bytes_read += node.size
-        return self.reader.read(node, b"/" + node.path)
+        return self.reader.read_later(node, b"/" + node.path)
 
     def _count(self, node: Node) -> None:
         if node.type is NodeType.FILE:
@@ -162,16 +161,25 @@ class _BackupRun:
         else:
             self.stats.other += 1
 
-    def _finish(self, node: Node, futures: ChunkFutures | None) -> dict[str, Any]:
-        if futures is not None:
+    def _finish(self, node: Node, reading: Pending) -> Iterator[dict[str, Any]]:
+        if reading is not None:
+            futures = reading.result()
+            if isinstance(futures, JobWarning):
+                self.warnings.append(futures)  # unreadable: left out, the job goes on
+                return
             node.chunks = [future.result() for future in futures]
             self.progress.add(files=1)
-        return node_to_record(node)
+        yield node_to_record(node)
 
     def close(self) -> None:
         self.reader.close()
         self.writer.close()
 
 
-def _done(futures: ChunkFutures | None) -> bool:
-    return futures is None or all(f.done() for f in futures)
+def _done(reading: Pending) -> bool:
+    if reading is None:
+        return True
+    if not reading.done():
+        return False
+    futures = reading.result()
+    return isinstance(futures, JobWarning) or all(f.done() for f in futures)

@@ -17,8 +17,15 @@ from rsvault.vault.writer import ChunkRef, ChunkWriter
 ChunkFutures = list[Future[ChunkRef]]
 
 
+READERS = 2  # files read at once: one waits on the disk while the other is being cut
+
+
 class FileReader:
-    """Submits each chunk of a file to a thread pool, with a bound on chunks in flight."""
+    """Reads files in a few threads and submits each chunk to the sealing pool.
+
+    Reading overlaps with sealing (the GIL is released while reading, hashing, compressing
+    and encrypting); the bound on chunks in flight keeps memory flat whatever the file sizes.
+    """
 
     def __init__(
         self,
@@ -31,8 +38,12 @@ class FileReader:
         self._chunker = chunker
         self._progress = progress
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seal")
-        self._slots = threading.BoundedSemaphore(workers * 4)
+        self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="read")
+        self._slots = threading.BoundedSemaphore(workers * 2)
         self._small = chunker.min_size
+
+    def read_later(self, node: Node, absolute: bytes) -> Future[ChunkFutures | JobWarning]:
+        return self._readers.submit(self.read, node, absolute)
 
     def read(self, node: Node, absolute: bytes) -> ChunkFutures | JobWarning:
         """Chunk jobs for the file's content, or a warning when it cannot be read."""
@@ -58,6 +69,7 @@ class FileReader:
             self._slots.release()
 
     def close(self) -> None:
+        self._readers.shutdown(wait=True)
         self._pool.shutdown(wait=True)
 
 

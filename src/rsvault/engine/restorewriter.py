@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from rsvault.engine.restore import RestoreResult
 
 BATCH_FILES = 1024
-BATCH_BYTES = 1 << 30
+BATCH_BYTES = 256 << 20
 SPAN_GAP = 256 * 1024  # read through small gaps rather than issue another request
-SPAN_MAX = 32 << 20
+SPAN_MAX = 16 << 20
 
 
 @dataclass

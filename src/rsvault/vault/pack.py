@@ -64,11 +64,12 @@ class PackBuilder:
         self.entries.append(entry)
         return entry
 
-    def finish(self, sealer: Sealer) -> bytes:
+    def finish(self, sealer: Sealer) -> memoryview:
+        """The whole pack; a view of the builder's buffer, so a pack is never held twice."""
         rows = [e.as_list() for e in self.entries]
         header = sealer.seal_meta(_header_context(self.pack_id), msgpack.packb(rows))
         self._buffer += header + _TRAILER.pack(len(header), MAGIC)
-        return bytes(self._buffer)
+        return memoryview(self._buffer)
 
 
 def _header_context(pack_id: str) -> bytes:

@@ -20,7 +20,7 @@ from rsvault.vault.pack import BlobEntry, PackBuilder, pack_name
 from rsvault.vault.storeerrors import as_rsvault_error
 
 PACKS_PER_INDEX = 16
-MAX_UPLOADS_IN_FLIGHT = 2
+MAX_UPLOADS_IN_FLIGHT = 1
 
 
 @dataclass

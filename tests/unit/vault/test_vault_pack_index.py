@@ -55,7 +55,7 @@ def build_pack(pack_id: str, payloads: list[tuple[bytes, bytes]]) -> tuple[PackB
     for kind, plain in payloads:
         chunk_id = SEALER.chunk_id(plain)
         builder.add(kind, chunk_id, SEALER.seal_chunk(kind, chunk_id, plain), len(plain))
-    return builder, builder.finish(SEALER)
+    return builder, bytes(builder.finish(SEALER))
 
 
 @settings(max_examples=40, deadline=None)
