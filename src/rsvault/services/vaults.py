@@ -119,13 +119,26 @@ def delete_vault(ctx: ServiceContext, name: str, *, delete_backup_data: bool = F
             raise RsvaultError(Code.VAULT_NOT_EMPTY, name=name, count=points)
         vault = Vault.open(store, ctx.passphrase(), ctx.clock)  # only its owner may delete it
         with vault.lease(LeaseKind.EXCLUSIVE, f"delete vault {name}"):
-            pass  # nobody else is using it; the lease goes with the folder
-        shutil.rmtree(root)
+            _empty_vault_folder(root)
+        shutil.rmtree(root, ignore_errors=True)
     with ctx.catalog.unit_of_work() as session:
         repo = VaultRepository(session)
         found = repo.get(name)
         if found is not None:
             repo.delete(found)
+
+
+def _empty_vault_folder(root: Path) -> None:
+    """Everything but the leases goes while the exclusive lease is held; config first, so a
+    backup that starts now finds no vault rather than half of one."""
+    (root / "config").unlink(missing_ok=True)
+    for entry in root.iterdir():
+        if entry.name == "locks":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def check(ctx: ServiceContext, name: str, *, read_data: bool = False) -> CheckView:

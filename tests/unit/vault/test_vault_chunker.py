@@ -179,3 +179,12 @@ def test_fixed_chunks_are_at_fixed_offsets() -> None:
     chunks = list(fixed_chunks(io.BytesIO(data), 4 * KiB))
     assert [len(c) for c in chunks] == [4 * KiB, 4 * KiB, 2 * KiB + 7]
     assert b"".join(chunks) == data
+
+
+def test_any_vault_seed_builds_a_chunker() -> None:
+    """Half of all vaults have a seed with the top bit set; pyfastcdc rejects those unmasked."""
+    from rsvault.vault.chunker import ContentChunker
+
+    for seed in (0, 1, 2**63 - 1, 2**63, 2**64 - 1):
+        chunker = ContentChunker(64 * 1024, 256 * 1024, 1024 * 1024, seed)
+        assert sum(len(c) for c in chunker.cut_buffer(bytes(range(256)) * 4096)) == 256 * 4096
