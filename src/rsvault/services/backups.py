@@ -9,7 +9,7 @@ from rsvault.engine.backup import FilesBackupRequest, backup_files
 from rsvault.engine.progress import ProgressSink, ignore_progress
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
-from rsvault.services.jobs import JobOutcome, finish_job, start_job
+from rsvault.services.jobs import JobOutcome, run_as_job
 from rsvault.services.vaults import open_vault
 from rsvault.services.views import JobView
 
@@ -30,17 +30,10 @@ def run_files_backup(
     if not paths:
         raise RsvaultError(Code.INVALID_ARGUMENT, argument="--path", reason="give at least one")
     vault = open_vault(ctx, vault_name)  # a wrong passphrase fails here, before any job exists
-    item_name = item or default_item_name()
-    job = start_job(ctx, vault_name, "Backup", item_name)
-    try:
-        result = backup_files(vault, FilesBackupRequest(item_name, paths, excludes), progress)
-    except RsvaultError as exc:
-        finish_job(ctx, job, JobOutcome(stats={}, error=exc))
-        exc.detail = f"job {job}"
-        raise
-    except BaseException as exc:
-        error = RsvaultError(Code.INTERNAL_ERROR, reason=repr(exc))
-        finish_job(ctx, job, JobOutcome(stats={}, error=error))
-        raise
-    outcome = JobOutcome(result.stats.as_dict(), result.warnings, result.manifest.name)
-    return finish_job(ctx, job, outcome)
+    request = FilesBackupRequest(item or default_item_name(), paths, excludes)
+
+    def work() -> JobOutcome:
+        result = backup_files(vault, request, progress)
+        return JobOutcome(result.stats.as_dict(), result.warnings, result.manifest.name)
+
+    return run_as_job(ctx, vault_name, "Backup", request.item, work)

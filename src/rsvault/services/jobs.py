@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rsvault.catalog.models import JobRow
 from rsvault.catalog.repositories import JobRepository
-from rsvault.errors import JobWarning, RsvaultError
+from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.services.context import ServiceContext
 from rsvault.services.views import JobView, iso
 
@@ -79,3 +79,30 @@ def finish_job(ctx: ServiceContext, name: str, outcome: JobOutcome) -> JobView:
         else:
             row.status = COMPLETED_WITH_WARNINGS if outcome.warnings else COMPLETED
         return _view(row)
+
+
+def run_as_job(
+    ctx: ServiceContext,
+    vault_name: str,
+    operation: str,
+    item: str | None,
+    work: Callable[[], JobOutcome],
+) -> JobView:
+    """Record a job around `work`; a failure is recorded with its code, then raised."""
+    job = start_job(ctx, vault_name, operation, item)
+    try:
+        outcome = work()
+    except RsvaultError as exc:
+        outcome = JobOutcome(stats={}, error=exc)
+    except BaseException as exc:  # a defect or an interrupt: the job must not stay InProgress
+        finish_job(
+            ctx, job, JobOutcome({}, error=RsvaultError(Code.INTERNAL_ERROR, reason=repr(exc)))
+        )
+        raise
+    view = finish_job(ctx, job, outcome)
+    if outcome.error is not None:
+        outcome.error.detail = f"job {job}" + (
+            f"; {outcome.error.detail}" if outcome.error.detail else ""
+        )
+        raise outcome.error
+    return view

@@ -9,7 +9,7 @@ from rsvault.engine.progress import ProgressSink, ignore_progress
 from rsvault.engine.restore import FilesRestoreRequest, RestoreResult, restore_files
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
-from rsvault.services.jobs import JobOutcome, finish_job, start_job
+from rsvault.services.jobs import JobOutcome, run_as_job
 from rsvault.services.vaults import open_vault
 from rsvault.services.views import JobView
 
@@ -24,24 +24,19 @@ def run_files_restore(
 ) -> JobView:
     vault = open_vault(ctx, vault_name)
     manifest = vault.read_manifest(rp_name)  # an unknown recovery point fails before the job
-    job = start_job(ctx, vault_name, "Restore", manifest.item)
     request = FilesRestoreRequest(rp_name, target.absolute(), paths)
-    try:
+
+    def work() -> JobOutcome:
         result = restore_files(vault, request, progress)
-    except RsvaultError as exc:
-        finish_job(ctx, job, JobOutcome(stats={}, error=exc))
-        exc.detail = f"job {job}"
-        raise
-    error = _corruption(result)
-    view = finish_job(ctx, job, JobOutcome(result.stats.as_dict(), result.warnings, rp_name, error))
-    if error is not None:
-        error.detail = f"job {job}; files not restored: " + ", ".join(sorted(result.failed))
-        raise error
-    return view
+        return JobOutcome(result.stats.as_dict(), result.warnings, rp_name, _corruption(result))
+
+    return run_as_job(ctx, vault_name, "Restore", manifest.item, work)
 
 
 def _corruption(result: RestoreResult) -> RsvaultError | None:
     if not result.failed:
         return None
     first_path, why = sorted(result.failed.items())[0]
-    return RsvaultError(Code.VAULT_DATA_CORRUPT, object=first_path, reason=why)
+    error = RsvaultError(Code.VAULT_DATA_CORRUPT, object=first_path, reason=why)
+    error.detail = "files not restored: " + ", ".join(sorted(result.failed))
+    return error
