@@ -8,9 +8,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -33,8 +32,29 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# The newest migration; a test checks it against the migration scripts.
+HEAD_REVISION = "0001"
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):
+        return None  # a new, empty catalog
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; rows are kept (migrations never drop data)."""
+    """Bring the schema to the newest revision; rows are kept (migrations never drop data).
+
+    Alembic is imported only when there is something to do: most commands find the catalog
+    current, and loading Alembic would be a third of their start-up time.
+    """
+    if current_revision(engine) == HEAD_REVISION:
+        return
+    from alembic import command
+    from alembic.config import Config
+
     migrations = resources.files("rsvault.catalog").joinpath("migrations")
     config = Config()
     config.set_main_option("script_location", str(migrations))
