@@ -6,6 +6,8 @@ import errno
 import os
 import secrets
 import shutil
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -45,11 +47,21 @@ def _translated(name: str) -> Iterator[None]:
         raise _translate(name, exc) from exc
 
 
+_READ_HANDLES = 32
+
+
 class LocalStore:
-    """Blobs are files below `root`; a put is temp file → fsync → rename → fsync of the folder."""
+    """Blobs are files below `root`; a put is temp file → fsync → rename → fsync of the folder.
+
+    Ranged reads keep a few files open: a restore reads each pack in many small spans, and an
+    open per span cost more than the read. A put replaces the file (a new inode), so a cached
+    handle is dropped whenever its name is written or deleted.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._handles: OrderedDict[str, int] = OrderedDict()
+        self._handles_lock = threading.Lock()
 
     @property
     def location(self) -> str:
@@ -60,6 +72,7 @@ class LocalStore:
 
     def put(self, name: str, data: bytes | memoryview) -> None:
         path = self._path(name)
+        self._forget_handle(name)
         temp = path.parent / f"{_TEMP_PREFIX}{path.name}.{secrets.token_hex(6)}"
         with _translated(name):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,10 +96,35 @@ class LocalStore:
             os.close(fd)
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
-        with _translated(name), open(self._path(name), "rb") as handle:
-            if offset:
+        if length is None:
+            with _translated(name), open(self._path(name), "rb") as handle:
                 handle.seek(offset)
-            return handle.read() if length is None else handle.read(length)
+                return handle.read()
+        with _translated(name):
+            fd = self._read_handle(name)
+            return os.pread(fd, length, offset)
+
+    def _read_handle(self, name: str) -> int:
+        with self._handles_lock:
+            fd = self._handles.pop(name, None)
+            if fd is None:
+                fd = os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
+            self._handles[name] = fd
+            while len(self._handles) > _READ_HANDLES:
+                os.close(self._handles.popitem(last=False)[1])
+            return fd
+
+    def _forget_handle(self, name: str) -> None:
+        with self._handles_lock:
+            fd = self._handles.pop(name, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        with self._handles_lock:
+            handles, self._handles = list(self._handles.values()), OrderedDict()
+        for fd in handles:
+            os.close(fd)
 
     def stat(self, name: str) -> BlobInfo:
         with _translated(name):
@@ -114,6 +152,7 @@ class LocalStore:
         return BlobInfo(name, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def delete(self, name: str) -> None:
+        self._forget_handle(name)
         with _translated(name):
             self._path(name).unlink(missing_ok=True)
 
