@@ -74,11 +74,10 @@ def backup_files(
 ) -> BackupResult:
     # The lease comes before the index is read: prune's safety depends on that order.
     with vault.lease(LeaseKind.SHARED, f"backup {request.item}") as lease:
-        index = vault.load_index()
+        index = vault.load_index()  # live packs only: never deduplicate against condemned ones
         parent = latest_manifest_of(vault, request.item)
-        run = _BackupRun(
-            vault, index, request, FilesCache.from_parent(vault, parent, index), progress
-        )
+        cache = FilesCache.from_parent(vault, parent, vault.readable(index))
+        run = _BackupRun(vault, index, request, cache, progress)
         try:
             tree = run.write_tree()
         finally:

@@ -7,28 +7,37 @@ local file) means it can never disagree with the vault, and it survives a lost c
 
 from __future__ import annotations
 
-from rsvault.engine.treecodec import record_to_node
+from typing import Any
+
+from rsvault.engine.treecodec import file_identity
 from rsvault.errors import RsvaultError
 from rsvault.sources.files.node import Node, NodeType
 from rsvault.vault.index import Index
 from rsvault.vault.manifest import Manifest
 from rsvault.vault.repository import Vault
+from rsvault.vault.tree import CHUNKS_FIELD, PATH_FIELD
+
+# (size, mtime_ns, ctime_ns, inode) → chunk list as stored; tuples, not Nodes: a cache of a
+# million files must not cost a million objects with a dozen fields each.
+_Entry = tuple[tuple[int, int, int, int], list[Any]]
 
 
 class FilesCache:
-    def __init__(self, entries: dict[bytes, Node] | None = None) -> None:
+    def __init__(self, entries: dict[bytes, _Entry] | None = None) -> None:
         self._entries = entries or {}
 
     @classmethod
     def from_parent(cls, vault: Vault, parent: Manifest | None, index: Index) -> FilesCache:
         if parent is None:
             return cls()
-        entries = {}
+        entries: dict[bytes, _Entry] = {}
         try:
             for record in vault.read_tree(parent, index):
-                node = record_to_node(record)
-                if node.type is NodeType.FILE:
-                    entries[node.path] = node
+                if record.get("t") == NodeType.FILE.value:
+                    entries[record[PATH_FIELD]] = (
+                        file_identity(record),
+                        record.get(CHUNKS_FIELD) or [],
+                    )
         except RsvaultError:
             return cls()  # an unreadable parent costs a full read, never a failed backup
         return cls(entries)
@@ -39,13 +48,9 @@ class FilesCache:
     def unchanged_chunks(self, node: Node, index: Index) -> list[tuple[bytes | None, int]] | None:
         """The previous chunk list if the file is unchanged and its data still stored."""
         old = self._entries.get(node.path)
-        if old is None or (old.size, old.mtime_ns, old.ctime_ns, old.inode) != (
-            node.size,
-            node.mtime_ns,
-            node.ctime_ns,
-            node.inode,
-        ):
+        if old is None or old[0] != (node.size, node.mtime_ns, node.ctime_ns, node.inode):
             return None
-        if any(cid is not None and cid not in index for cid, _n in old.chunks):
+        chunks = [(cid, length) for cid, length in old[1]]
+        if any(cid is not None and cid not in index for cid, _n in chunks):
             return None  # pruned or lost since: read the file again
-        return old.chunks
+        return chunks

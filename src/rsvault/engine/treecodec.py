@@ -53,3 +53,8 @@ def record_to_node(record: dict[str, Any]) -> Node:
     node.xattrs = {name: value for name, value in record.get("x", ())}
     node.chunks = [(cid, length) for cid, length in record.get(CHUNKS_FIELD, ())]
     return node
+
+
+def file_identity(record: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(size, mtime_ns, ctime_ns, inode) of a file record: what the files cache compares."""
+    return (record.get("s", 0), record.get("mt", 0), record.get("ct", 0), record.get("i", 0))

@@ -15,7 +15,7 @@ from rsvault.vault.pack import BlobEntry
 INDEX_PREFIX = "index/"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     pack_id: str
     entry: BlobEntry

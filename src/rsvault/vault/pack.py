@@ -15,7 +15,7 @@ PREAMBLE = MAGIC + b"\x01\x00\x00\x00"
 _TRAILER = struct.Struct("<I4s")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BlobEntry:
     """Where one chunk lives inside a pack."""
 

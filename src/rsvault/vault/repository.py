@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from rsvault.core.clock import Clock
 from rsvault.core.ids import random_hex_id
@@ -131,8 +132,11 @@ class Vault:
 
     def load_readable_index(self) -> Index:
         """The index to read through: live packs plus condemned packs not yet swept."""
+        return self.readable(self.load_index())
+
+    def readable(self, index: Index) -> Index:
+        """`index` plus the condemned packs not yet swept (still in the store)."""
         with translated(self.store):
-            index = load_index(self.store, self.sealer)
             return with_condemned(index, read_records(self.store, self.sealer))
 
     def chunk_writer(self, index: Index) -> ChunkWriter:
@@ -180,7 +184,7 @@ class Vault:
         with translated(self.store):
             self.store.delete(MANIFEST_PREFIX + name)
 
-    def read_tree(self, manifest: Manifest, index: Index) -> Iterator[dict[str, object]]:
+    def read_tree(self, manifest: Manifest, index: Index) -> Iterator[dict[str, Any]]:
         pieces = (self.read_chunk(index, TREE, cid) for cid, _n in manifest.tree if cid)
         return decode_records(pieces)
 

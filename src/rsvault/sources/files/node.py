@@ -21,7 +21,7 @@ class NodeType(StrEnum):
     SOCKET = "s"
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     path: bytes
     type: NodeType
