@@ -19,5 +19,9 @@ def is_hex_id(text: str) -> bool:
 
 
 def recovery_point_name(at: datetime) -> str:
-    """A sortable, readable recovery point name: the UTC time plus a random suffix."""
-    return at.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
+    """A readable name that sorts by time: UTC to the microsecond, plus a random suffix.
+
+    Microseconds matter: two backups in one second must still sort in the order they ran,
+    since the newest recovery point of an item is found by name.
+    """
+    return at.strftime("%Y%m%dT%H%M%S.%fZ") + "-" + secrets.token_hex(4)
