@@ -165,8 +165,15 @@ class _BackupRun:
             futures = reading.result()
             if isinstance(futures, JobWarning):
                 self.warnings.append(futures)  # unreadable: left out, the job goes on
+                self.stats.files -= 1
+                self.stats.bytes_total -= node.size
                 return
             node.chunks = [future.result() for future in futures]
+            # A file that grew or shrank while being read is recorded as read, so a restore
+            # writes exactly the bytes that were verified, at the size they add up to.
+            read = sum(length for _cid, length in node.chunks)
+            self.stats.bytes_total += read - node.size
+            node.size = read
             self.progress.add(files=1)
         yield node_to_record(node)
 
