@@ -8,10 +8,7 @@ from rsvault.errors import Code, RsvaultError
 from rsvault.vault.manifest import Manifest
 from rsvault.vault.pack import (
     BlobEntry,
-    header_length,
     pack_id_from_name,
-    parse_header,
-    trailer_size,
 )
 from rsvault.vault.references import References, collect_references
 from rsvault.vault.repository import Vault
@@ -112,11 +109,7 @@ def _check_pack(
 
 
 def _check_header(vault: Vault, pack_id: str, entries: list[BlobEntry], size: int) -> None:
-    tail = vault.read_span(pack_id, max(0, size - trailer_size()), size)
-    length = header_length(tail, pack_id)
-    start = size - trailer_size() - length
-    header = vault.read_span(pack_id, start, start + length)
-    listed = {(e.chunk_id, e.offset, e.length) for e in parse_header(vault.sealer, pack_id, header)}
+    listed = {(e.chunk_id, e.offset, e.length) for e in vault.pack_header(pack_id, size)}
     if any((e.chunk_id, e.offset, e.length) not in listed for e in entries):
         raise RsvaultError(
             Code.VAULT_DATA_CORRUPT, object=pack_id, reason="header and index disagree"

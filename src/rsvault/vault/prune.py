@@ -18,11 +18,8 @@ from rsvault.vault.index import INDEX_PREFIX, Index, IndexFile
 from rsvault.vault.lease import Lease, LeaseKind, read_leases
 from rsvault.vault.pack import (
     BlobEntry,
-    header_length,
     pack_id_from_name,
     pack_name,
-    parse_header,
-    trailer_size,
 )
 from rsvault.vault.references import collect_references
 from rsvault.vault.repository import Vault
@@ -109,12 +106,7 @@ def _orphans(vault: Vault, index: Index, recorded: set[str]) -> list[str]:
 def _entries_or_nothing(vault: Vault, pack_id: str) -> list[BlobEntry]:
     """A pack's own header; a torn pack (killed mid-write elsewhere) lists nothing usable."""
     try:
-        size = vault.store.stat(pack_name(pack_id)).size
-        length = header_length(
-            vault.read_span(pack_id, max(0, size - trailer_size()), size), pack_id
-        )
-        start = size - trailer_size() - length
-        return parse_header(vault.sealer, pack_id, vault.read_span(pack_id, start, start + length))
+        return vault.pack_header(pack_id, vault.store.stat(pack_name(pack_id)).size)
     except RsvaultError:
         return []
 

@@ -19,7 +19,13 @@ from rsvault.vault.index import Index, load_index
 from rsvault.vault.keys import KdfParams, VaultKeys
 from rsvault.vault.lease import Lease, LeaseKind
 from rsvault.vault.manifest import MANIFEST_PREFIX, Manifest
-from rsvault.vault.pack import BlobEntry, pack_name
+from rsvault.vault.pack import (
+    BlobEntry,
+    header_length,
+    pack_name,
+    parse_header,
+    trailer_size,
+)
 from rsvault.vault.storeerrors import translated
 from rsvault.vault.tree import decode_records, encode_record
 from rsvault.vault.writer import ChunkRef, ChunkWriter
@@ -204,6 +210,14 @@ class Vault:
     def read_span(self, pack_id: str, start: int, end: int) -> bytes:
         with translated(self.store):
             return self.store.get(pack_name(pack_id), start, end - start)
+
+    def pack_header(self, pack_id: str, size: int) -> list[BlobEntry]:
+        """The entries a pack lists in its own encrypted header (read from its tail)."""
+        tail = self.read_span(pack_id, max(0, size - trailer_size()), size)
+        start = size - trailer_size() - header_length(tail, pack_id)
+        return parse_header(
+            self.sealer, pack_id, self.read_span(pack_id, start, size - trailer_size())
+        )
 
     def open_blob(self, entry: BlobEntry, blob: bytes | memoryview) -> bytes:
         return self.sealer.open_chunk(entry.kind, entry.chunk_id, blob)
