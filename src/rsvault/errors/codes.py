@@ -38,6 +38,27 @@ class Code(StrEnum):
     RESTORE_TARGET_NOT_WRITABLE = "UserErrorRestoreTargetNotWritable"
     RESTORE_PATH_NOT_IN_RP = "UserErrorRestorePathNotInRecoveryPoint"
     RESTORE_UNSAFE_PATH = "RestoreUnsafePath"
+    # policies
+    POLICY_INVALID = "UserErrorPolicyInvalid"
+    POLICY_NOT_FOUND = "UserErrorPolicyNotFound"
+    POLICY_ALREADY_EXISTS = "UserErrorPolicyAlreadyExists"
+    POLICY_IN_USE = "UserErrorPolicyInUse"
+    # containers, protected items and protection
+    CONTAINER_NOT_FOUND = "UserErrorContainerNotFound"
+    ITEM_NOT_FOUND = "UserErrorProtectedItemNotFound"
+    ITEM_ALREADY_PROTECTED = "UserErrorItemAlreadyProtected"
+    ITEM_NOT_ACTIVELY_PROTECTED = "UserErrorBcmDatasourceNotPresent"
+    ITEM_STATE_INVALID = "UserErrorItemStateInvalid"
+    ITEM_SOFT_DELETED = "UserErrorItemSoftDeleted"
+    ON_DEMAND_LIMIT_REACHED = "UserErrorOnDemandBackupLimitReached"
+    VAULT_HAS_ITEMS = "UserErrorVaultHasProtectedItems"
+    # jobs
+    JOB_NOT_FOUND = "UserErrorJobNotFound"
+    JOB_CANCEL_NOT_SUPPORTED = "UserErrorJobCancelNotSupported"
+    JOB_NOT_CANCELLABLE = "UserErrorJobNotInCancellableState"
+    JOB_NOT_IN_PROGRESS = "UserErrorJobNotInProgress"
+    JOB_PROCESS_LOST = "JobProcessLost"
+    JOB_WAIT_TIMED_OUT = "JobWaitTimedOut"
     # general
     INVALID_ARGUMENT = "UserErrorInvalidArgument"
     OPERATION_CANCELLED = "OperationCancelled"
