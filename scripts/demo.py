@@ -1,8 +1,9 @@
 """`make demo`: the main job on the embedded default (SQLite catalog, local vault), end to end.
 
-Creates a vault under .rsvault-demo/, generates a sample tree, backs it up twice (the second
-time after a change), lists the recovery points, restores the latest to a new folder and
-verifies it byte for byte and metadata for metadata. Every step goes through the `rsvault` CLI.
+Creates a vault under .rsvault-demo/ and a policy from the default one, protects a generated
+sample tree with it, backs it up now twice (the second time after a change), shows the items,
+jobs and recovery points, restores the latest to a new folder and verifies it byte for byte
+and metadata for metadata, then shows the vault overview. Every step goes through the CLI.
 """
 
 from __future__ import annotations
@@ -90,9 +91,18 @@ def main() -> None:
     build_sample(source)
     print(f"Sample tree generated in {source}")
     rsvault("vault", "create", "--name", "demo")
-    rsvault("backup", "files", "--vault-name", "demo", "--path", str(source))
+    policy = DATA / "policy.json"
+    policy.write_text(rsvault("policy", "get-default-for-vm", "--vault-name", "demo", "-o", "json"))
+    rsvault("policy", "create", "--vault-name", "demo", "--name", "daily", "--policy", str(policy))
+    protect = ["--vault-name", "demo", "--item-name", "sample"]
+    rsvault(
+        "protection", "enable-for-files", *protect, "--policy-name", "daily", "--path", str(source)
+    )
+    rsvault("protection", "backup-now", *protect)
     change_sample(source)
-    rsvault("backup", "files", "--vault-name", "demo", "--path", str(source))
+    rsvault("protection", "backup-now", *protect)
+    rsvault("item", "list", "--vault-name", "demo")
+    rsvault("job", "list", "--vault-name", "demo")
     points = json.loads(rsvault("recoverypoint", "list", "--vault-name", "demo", "-o", "json"))
     rsvault("recoverypoint", "list", "--vault-name", "demo")
     target = DATA / "restored"
@@ -111,6 +121,7 @@ def main() -> None:
     if tree(source) != tree(restored):
         sys.exit("demo failed: the restored tree differs from the source")
     print(f"\nVerified: {restored} equals {source}, byte for byte and metadata for metadata.")
+    rsvault("vault", "show", "--name", "demo")
 
 
 if __name__ == "__main__":

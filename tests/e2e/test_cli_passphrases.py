@@ -44,11 +44,12 @@ def test_change_add_remove_passphrase(tmp_path: Path) -> None:
         "vp",
     )
     assert changed.returncode == 0, changed.stderr
-    old = run(env, "recoverypoint", "list", "--vault-name", "vp", "-o", "json")
+    old = run(env, "vault", "check", "--name", "vp", "-o", "json")
     assert old.returncode == 12
     assert json.loads(old.stderr)["error"]["code"] == "UserErrorPassphraseIncorrect"
 
     env["RSVAULT_PASSPHRASE"] = "second-pass-2"
+    assert run(env, "vault", "check", "--name", "vp").returncode == 0
     points = json.loads(
         run(env, "recoverypoint", "list", "--vault-name", "vp", "-o", "json").stdout
     )

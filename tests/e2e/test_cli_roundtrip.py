@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import shutil
 import subprocess
@@ -101,7 +103,11 @@ def test_recoverypoint_list_is_an_array_of_named_objects(setup: Setup) -> None:
     assert points, "no recovery points listed"
     assert all(isinstance(p, dict) and isinstance(p.get("name"), str) for p in points), points
     assert setup.rp in [p["name"] for p in points]
-    assert [p["name"] for p in setup.cli.recovery_points(VAULT, item="no-such-item")] == []
+    unknown = setup.cli.run(
+        "recoverypoint", "list", "--vault-name", VAULT, "--item-name", "no-such-item", "-o", "json"
+    )
+    assert unknown.rc == 1
+    assert json.loads(unknown.err)["error"]["code"] == "UserErrorProtectedItemNotFound"
     shown = setup.cli.ok("recoverypoint", "show", "--vault-name", VAULT, "--name", setup.rp)
     assert shown["name"] == setup.rp
     assert shown["item"] == ITEM

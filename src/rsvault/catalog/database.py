@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,7 +33,7 @@ def make_engine(url: str) -> Engine:
 
 
 # The newest migration; a test checks it against the migration scripts.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -76,3 +76,9 @@ class Catalog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched: how conditional updates tell who won a race."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount

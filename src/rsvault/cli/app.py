@@ -9,7 +9,18 @@ import traceback
 import click
 import typer
 
-from rsvault.cli.commands import backup, recoverypoint, restore, vault
+from rsvault.cli.commands import (
+    backup,
+    container,
+    item,
+    job,
+    policy,
+    protection,
+    recoverypoint,
+    restore,
+    scheduler,
+    vault,
+)
 from rsvault.cli.memory import tune_allocator
 from rsvault.cli.render import show_error
 from rsvault.errors import Code, RsvaultError
@@ -24,6 +35,12 @@ app.add_typer(vault.app, name="vault")
 app.add_typer(backup.app, name="backup")
 app.add_typer(recoverypoint.app, name="recoverypoint")
 app.add_typer(restore.app, name="restore")
+app.add_typer(policy.app, name="policy")
+app.add_typer(protection.app, name="protection")
+app.add_typer(item.app, name="item")
+app.add_typer(container.app, name="container")
+app.add_typer(job.app, name="job")
+app.add_typer(scheduler.app, name="scheduler")
 
 # Exit codes scripts can rely on (restic's numbering where the meaning matches).
 EXIT_FAILURE = 1

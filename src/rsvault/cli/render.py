@@ -19,7 +19,17 @@ from rsvault.services.views import View
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 stderr = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 240)
 
-_BYTES = {"size", "storedNew", "bytesRead", "bytesDeleted", "bytesTotal", "bytesStored"}
+_BYTES = {
+    "size",
+    "storedNew",
+    "bytesRead",
+    "bytesDeleted",
+    "bytesTotal",
+    "bytesStored",
+    "bytesTransferred",
+    "recoveryPointsSize",
+    "recoveryPointsStored",
+}
 
 
 def _cell(key: str, value: Any) -> str:

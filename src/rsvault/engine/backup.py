@@ -13,9 +13,15 @@ from typing import Any
 from rsvault.core.ids import recovery_point_name
 from rsvault.engine.filecache import FilesCache
 from rsvault.engine.filereader import ChunkFutures, FileReader
-from rsvault.engine.progress import ProgressCounter, ProgressSink, ignore_progress
+from rsvault.engine.progress import (
+    COMMIT_PHASE,
+    Progress,
+    ProgressCounter,
+    ProgressSink,
+    ignore_progress,
+)
 from rsvault.engine.treecodec import node_to_record
-from rsvault.errors import JobWarning
+from rsvault.errors import JobWarning, RsvaultError
 from rsvault.sources.files.node import Node, NodeType
 from rsvault.sources.files.walker import walk
 from rsvault.vault.index import Index
@@ -34,6 +40,10 @@ class FilesBackupRequest:
     paths: Sequence[str]
     excludes: Sequence[str] = ()
     workers: int = max(2, os.cpu_count() or 2)
+    # The recovery point whose tree is the files cache. A caller that keeps a catalog names it
+    # (None: this is the first backup); otherwise the vault's manifests are searched.
+    parent: str | None = None
+    parent_known: bool = False
 
 
 @dataclass
@@ -75,7 +85,7 @@ def backup_files(
     # The lease comes before the index is read: prune's safety depends on that order.
     with vault.lease(LeaseKind.SHARED, f"backup {request.item}") as lease:
         index = vault.load_index()  # live packs only: never deduplicate against condemned ones
-        parent = latest_manifest_of(vault, request.item)
+        parent = _parent_of(vault, request)
         cache = FilesCache.from_parent(vault, parent, vault.readable(index))
         run = _BackupRun(vault, index, request, cache, progress)
         try:
@@ -94,8 +104,21 @@ def backup_files(
             stats=run.stats.as_dict(),
             parent=parent.name if parent else None,
         )
+        # Past this point the recovery point becomes visible; a sink may refuse (cancel) here.
+        progress(Progress(COMMIT_PHASE, run.stats.files, run.stats.bytes_total))
         vault.write_manifest(manifest, lease)
     return BackupResult(manifest, run.stats, run.warnings)
+
+
+def _parent_of(vault: Vault, request: FilesBackupRequest) -> Manifest | None:
+    if not request.parent_known:
+        return latest_manifest_of(vault, request.item)
+    if request.parent is None:
+        return None
+    try:
+        return vault.read_manifest(request.parent)
+    except RsvaultError:
+        return latest_manifest_of(vault, request.item)  # expired meanwhile: the next best
 
 
 class _BackupRun:

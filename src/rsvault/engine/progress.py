@@ -19,6 +19,9 @@ class Progress:
 
 ProgressSink = Callable[[Progress], None]
 
+# The phase of the event sent just before a backup makes its recovery point visible.
+COMMIT_PHASE = "commit"
+
 
 def ignore_progress(_event: Progress) -> None:
     return None

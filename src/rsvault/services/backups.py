@@ -1,22 +1,129 @@
-"""On-demand backups of files and folders on this machine."""
+"""Backups of files items: the one path that on-demand, ad hoc and scheduled backups share."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from rsvault.engine.backup import FilesBackupRequest, backup_files
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rsvault.catalog.models import ItemRow, RecoveryPointRow
+from rsvault.engine.backup import BackupResult, FilesBackupRequest, backup_files
 from rsvault.engine.progress import ProgressSink, ignore_progress
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
-from rsvault.services.jobs import JobOutcome, run_as_job
+from rsvault.services.inventory import adhoc_files_item, refuse_soft_deleted, this_machine
+from rsvault.services.jobrunner import JobHandle, JobOutcome, JobSpec, run_job
+from rsvault.services.recoverypoints import RecoveryPointFacts
+from rsvault.services.states import ItemKind, Operation, PointKind, TaskName, Trigger
 from rsvault.services.vaults import open_vault
 from rsvault.services.views import JobView
+from rsvault.vault.repository import Vault
+
+# Azure's portal and CLI keep an on-demand recovery point 30 days unless told otherwise.
+DEFAULT_RETAIN = timedelta(days=30)
 
 
 def default_item_name() -> str:
-    """Like the MARS agent, a server's files item is named after the server."""
-    return socket.gethostname()
+    return this_machine()
+
+
+@dataclass(frozen=True)
+class ItemBackup:
+    """What one backup of a files item needs, read from its row before the job starts."""
+
+    vault_name: str
+    item_id: int
+    item_name: str
+    paths: Sequence[str]
+    excludes: Sequence[str]
+    trigger: Trigger
+    kind: PointKind
+    retain_until: datetime | None = None
+    on_start: Callable[[Session, ItemRow], None] | None = None
+
+    @classmethod
+    def of(cls, item: ItemRow, trigger: Trigger, kind: PointKind, **more: object) -> ItemBackup:
+        return cls(
+            vault_name=item.vault_name,
+            item_id=item.id,
+            item_name=item.name,
+            paths=list(item.source.get("paths", [])),
+            excludes=list(item.source.get("excludes", [])),
+            trigger=trigger,
+            kind=kind,
+            **more,  # type: ignore[arg-type]
+        )
+
+
+def run_item_backup(
+    ctx: ServiceContext,
+    backup: ItemBackup,
+    vault: Vault,
+    progress: ProgressSink = ignore_progress,
+) -> JobView:
+    spec = JobSpec(
+        vault_name=backup.vault_name,
+        operation=Operation.BACKUP,
+        item_id=backup.item_id,
+        item_name=backup.item_name,
+        trigger=backup.trigger,
+        tasks=(TaskName.TAKE_SNAPSHOT, TaskName.TRANSFER),
+        on_start=backup.on_start,
+    )
+
+    def work(job: JobHandle) -> JobOutcome:
+        with job.task(TaskName.TAKE_SNAPSHOT):
+            request = _prepare(ctx, backup)
+        with job.task(TaskName.TRANSFER):
+            result = backup_files(vault, request, job.watch(progress, any_thread=True))
+        return _outcome(backup, result, job.name)
+
+    return run_job(ctx, spec, work)
+
+
+def _prepare(ctx: ServiceContext, backup: ItemBackup) -> FilesBackupRequest:
+    """Files have no snapshot to take: this fixes the sources and the parent recovery point."""
+    missing = [p for p in backup.paths if not os.path.lexists(p)]
+    if missing and len(missing) == len(backup.paths):
+        raise RsvaultError(Code.BACKUP_SOURCE_NOT_FOUND, path=", ".join(missing))
+    with ctx.catalog.unit_of_work() as session:
+        parent = session.scalar(
+            select(RecoveryPointRow.name)
+            .where(RecoveryPointRow.item_id == backup.item_id)
+            .order_by(RecoveryPointRow.time.desc())
+            .limit(1)
+        )
+    return FilesBackupRequest(
+        backup.item_name, backup.paths, backup.excludes, parent=parent, parent_known=True
+    )
+
+
+def _outcome(backup: ItemBackup, result: BackupResult, job: str) -> JobOutcome:
+    stats = result.stats
+    point = RecoveryPointFacts(
+        name=result.manifest.name,
+        time=datetime.fromisoformat(result.manifest.time),
+        kind=backup.kind,
+        size=stats.bytes_total,
+        stored=stats.bytes_stored,
+        files=stats.files,
+        retain_until=backup.retain_until,
+        job=job,
+        host=result.manifest.host,
+        paths=result.manifest.paths,
+    )
+    return JobOutcome(
+        stats=stats.as_dict(),
+        warnings=result.warnings,
+        recovery_point=point,
+        bytes_read=stats.bytes_read,
+        bytes_transferred=stats.bytes_new,
+        bytes_stored=stats.bytes_stored,
+    )
 
 
 def run_files_backup(
@@ -27,13 +134,33 @@ def run_files_backup(
     item: str | None = None,
     progress: ProgressSink = ignore_progress,
 ) -> JobView:
+    """An ad hoc backup (like restic's): no policy needed; the item is created if new."""
     if not paths:
         raise RsvaultError(Code.INVALID_ARGUMENT, argument="--path", reason="give at least one")
     vault = open_vault(ctx, vault_name)  # a wrong passphrase fails here, before any job exists
-    request = FilesBackupRequest(item or default_item_name(), paths, excludes)
+    absolute = [os.path.abspath(p) for p in paths]
+    with ctx.catalog.unit_of_work() as session:
+        row = adhoc_files_item(
+            session, vault_name, item or default_item_name(), (absolute, excludes), ctx.clock.now()
+        )
+        _check_adhoc(row, absolute)
+        row.source = {"paths": absolute, "excludes": list(excludes)}
+        # Under a policy, an ad hoc point is an on-demand one and expires like one.
+        until = None if row.policy_id is None else ctx.clock.now() + DEFAULT_RETAIN
+        backup = ItemBackup.of(row, Trigger.USER, PointKind.ON_DEMAND, retain_until=until)
+    return run_item_backup(ctx, backup, vault, progress)
 
-    def work() -> JobOutcome:
-        result = backup_files(vault, request, progress)
-        return JobOutcome(result.stats.as_dict(), result.warnings, result.manifest.name)
 
-    return run_as_job(ctx, vault_name, "Backup", request.item, work)
+def _check_adhoc(item: ItemRow, paths: Sequence[str]) -> None:
+    refuse_soft_deleted(item)
+    if item.kind != ItemKind.FILES:
+        raise RsvaultError(
+            Code.INVALID_ARGUMENT, argument="--item-name", reason=f"{item.name} is not a files item"
+        )
+    if item.policy_id is not None and list(item.source.get("paths", [])) != list(paths):
+        raise RsvaultError(
+            Code.INVALID_ARGUMENT,
+            argument="--path",
+            reason=f"{item.name} is protected by a policy with other paths; "
+            "use `rsvault protection backup-now` for it, or another --item-name",
+        )

@@ -1,25 +1,51 @@
-"""Jobs: every operation is recorded as it starts and as it ends."""
+"""Jobs as users see them: list, show, stop (cancel), wait; and failing jobs whose process died."""
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from rsvault.catalog.models import JobRow
-from rsvault.catalog.repositories import JobRepository
-from rsvault.errors import Code, JobWarning, RsvaultError
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from rsvault.catalog.database import rows_changed
+from rsvault.catalog.models import ItemRow, JobRow, JobTaskRow, VaultRow
+from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
-from rsvault.services.views import JobView, iso
+from rsvault.services.liveness import is_lost
+from rsvault.services.states import (
+    RUNNING,
+    ItemKind,
+    JobStatus,
+    Operation,
+    ProtectionState,
+    TaskName,
+    TaskStatus,
+)
+from rsvault.services.views import JobView, iso, iso_or_none
 
-IN_PROGRESS = "InProgress"
-COMPLETED = "Completed"
-COMPLETED_WITH_WARNINGS = "CompletedWithWarnings"
-FAILED = "Failed"
+# Jobs that can be cancelled; the others are short catalog changes that run to the end.
+CANCELLABLE_OPERATIONS = (Operation.BACKUP, Operation.RESTORE)
+# Phases past the point of no return: the job is writing what makes its result visible.
+FINAL_PHASES = ("Committing", "Creating VM")
+DEFAULT_LIST_WINDOW = timedelta(days=7)
+_WAIT_POLL_SECONDS = 0.5
 
 
-def _view(row: JobRow) -> JobView:
+def job_view(session: Session, row: JobRow, *, with_tasks: bool = True) -> JobView:
+    tasks: list[dict[str, object]] = []
+    if with_tasks:
+        query = select(JobTaskRow).where(JobTaskRow.job_name == row.name)
+        tasks = [
+            {
+                "name": t.name,
+                "status": t.status,
+                "startTime": iso_or_none(t.start_time),
+                "endTime": iso_or_none(t.end_time),
+            }
+            for t in session.scalars(query.order_by(JobTaskRow.position))
+        ]
     return JobView(
         name=row.name,
         operation=row.operation,
@@ -27,82 +53,160 @@ def _view(row: JobRow) -> JobView:
         vault_name=row.vault_name,
         item=row.item,
         start_time=iso(row.start_time),
-        end_time=iso(row.end_time) if row.end_time else None,
+        end_time=iso_or_none(row.end_time),
+        duration=round((row.end_time - row.start_time).total_seconds(), 1)
+        if row.end_time
+        else None,
+        trigger=row.trigger,
+        phase=row.phase,
         error_code=row.error_code,
         error_message=row.error_message,
         recovery_point=row.recovery_point,
+        bytes_read=row.bytes_read or 0,
+        bytes_transferred=row.bytes_transferred or 0,
+        bytes_stored=row.bytes_stored or 0,
+        sub_tasks=tasks,
         stats=dict(row.stats or {}),
         warnings=list(row.warnings or []),
     )
 
 
-@dataclass
-class JobOutcome:
-    stats: Mapping[str, object]
-    warnings: Sequence[JobWarning] = ()
-    recovery_point: str | None = None
-    error: RsvaultError | None = None
+@dataclass(frozen=True)
+class JobFilter:
+    status: str | None = None
+    operation: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
 
 
-def start_job(ctx: ServiceContext, vault_name: str, operation: str, item: str | None) -> str:
-    name = secrets.token_hex(8)
-    row = JobRow(
-        name=name,
-        vault_name=vault_name,
-        operation=operation,
-        status=IN_PROGRESS,
-        item=item,
-        start_time=ctx.clock.now(),
-        pid=os.getpid(),
-        stats={},
-        warnings=[],
-    )
+def list_jobs(
+    ctx: ServiceContext, vault_name: str, wanted: JobFilter = JobFilter()
+) -> list[JobView]:
+    """Jobs of a vault, newest first; without a start date, those of the last 7 days."""
+    reconcile_lost_jobs(ctx)
+    start = wanted.start or ctx.clock.now() - DEFAULT_LIST_WINDOW
+    query = select(JobRow).where(JobRow.vault_name == vault_name, JobRow.start_time >= start)
+    if wanted.end is not None:
+        query = query.where(JobRow.start_time <= wanted.end)
+    if wanted.status:
+        query = query.where(JobRow.status == wanted.status)
+    if wanted.operation:
+        query = query.where(JobRow.operation == wanted.operation)
     with ctx.catalog.unit_of_work() as session:
-        JobRepository(session).add(row)
-    return name
+        _vault(session, vault_name)
+        rows = session.scalars(query.order_by(JobRow.start_time.desc())).all()
+        return [job_view(session, row, with_tasks=False) for row in rows]
 
 
-def finish_job(ctx: ServiceContext, name: str, outcome: JobOutcome) -> JobView:
+def show_job(ctx: ServiceContext, vault_name: str, name: str) -> JobView:
+    reconcile_lost_jobs(ctx)
     with ctx.catalog.unit_of_work() as session:
-        row = JobRepository(session).get(name)
-        assert row is not None, "a job row disappeared while its job ran"
-        row.end_time = ctx.clock.now()
-        row.stats = dict(outcome.stats)
-        row.recovery_point = outcome.recovery_point
-        row.warnings = [
-            {"code": w.code.value, "path": w.path, "message": w.message()} for w in outcome.warnings
-        ]
-        if outcome.error is not None:
-            row.status = FAILED
-            row.error_code = outcome.error.code.value
-            row.error_message = outcome.error.report().message
-        else:
-            row.status = COMPLETED_WITH_WARNINGS if outcome.warnings else COMPLETED
-        return _view(row)
+        return job_view(session, _job(session, vault_name, name))
 
 
-def run_as_job(
-    ctx: ServiceContext,
-    vault_name: str,
-    operation: str,
-    item: str | None,
-    work: Callable[[], JobOutcome],
-) -> JobView:
-    """Record a job around `work`; a failure is recorded with its code, then raised."""
-    job = start_job(ctx, vault_name, operation, item)
-    try:
-        outcome = work()
-    except RsvaultError as exc:
-        outcome = JobOutcome(stats={}, error=exc)
-    except BaseException as exc:  # a defect or an interrupt: the job must not stay InProgress
-        finish_job(
-            ctx, job, JobOutcome({}, error=RsvaultError(Code.INTERNAL_ERROR, reason=repr(exc)))
+def stop_job(ctx: ServiceContext, vault_name: str, name: str) -> JobView:
+    """Ask a running job to cancel. The job's own process stops at its next check."""
+    reconcile_lost_jobs(ctx)
+    with ctx.catalog.unit_of_work() as session:
+        row = _job(session, vault_name, name)
+        _refuse_cancel(session, row)
+        asked = rows_changed(
+            session.execute(
+                update(JobRow)
+                .where(
+                    JobRow.name == name,
+                    JobRow.status == JobStatus.IN_PROGRESS,
+                    or_(JobRow.phase.is_(None), JobRow.phase.not_in(FINAL_PHASES)),
+                )
+                .values(cancel_requested=True, status=JobStatus.CANCELLING)
+            )
         )
-        raise
-    view = finish_job(ctx, job, outcome)
-    if outcome.error is not None:
-        outcome.error.detail = f"job {job}" + (
-            f"; {outcome.error.detail}" if outcome.error.detail else ""
-        )
-        raise outcome.error
-    return view
+    if not asked:  # it moved on between the read and the update: say where it is now
+        with ctx.catalog.unit_of_work() as session:
+            _refuse_cancel(session, _job(session, vault_name, name))
+    return show_job(ctx, vault_name, name)
+
+
+def _refuse_cancel(session: Session, row: JobRow) -> None:
+    if row.operation not in CANCELLABLE_OPERATIONS:
+        raise RsvaultError(Code.JOB_CANCEL_NOT_SUPPORTED, name=row.name, operation=row.operation)
+    if row.status not in RUNNING:
+        raise RsvaultError(Code.JOB_NOT_IN_PROGRESS, name=row.name, status=row.status)
+    if row.status == JobStatus.CANCELLING:
+        raise RsvaultError(Code.JOB_NOT_CANCELLABLE, name=row.name, phase=JobStatus.CANCELLING)
+    if row.phase in FINAL_PHASES or _vm_transfer(session, row):
+        raise RsvaultError(Code.JOB_NOT_CANCELLABLE, name=row.name, phase=row.phase)
+
+
+def _vm_transfer(session: Session, row: JobRow) -> bool:
+    """Azure's rule for VM backups: cancel while taking the snapshot, not during transfer."""
+    if row.phase != TaskName.TRANSFER or row.item_id is None:
+        return False
+    return session.scalar(select(ItemRow.kind).where(ItemRow.id == row.item_id)) == ItemKind.VM
+
+
+def wait_job(ctx: ServiceContext, vault_name: str, name: str, timeout: float | None) -> JobView:
+    deadline = None if timeout is None else ctx.clock.monotonic() + timeout
+    while True:
+        view = show_job(ctx, vault_name, name)
+        if view.status not in RUNNING:
+            return view
+        if deadline is not None and ctx.clock.monotonic() >= deadline:
+            raise RsvaultError(
+                Code.JOB_WAIT_TIMED_OUT, name=name, seconds=timeout, status=view.status
+            )
+        ctx.clock.sleep(_WAIT_POLL_SECONDS)
+
+
+def reconcile_lost_jobs(ctx: ServiceContext) -> int:
+    """Fail the running jobs whose process is gone, and free their items. Returns how many."""
+    with ctx.catalog.unit_of_work() as session:
+        running = session.scalars(select(JobRow).where(JobRow.status.in_(RUNNING))).all()
+        lost = [row for row in running if is_lost(row.host, row.pid, row.process_started)]
+        for row in lost:
+            _fail_lost(session, row, ctx.clock.now())
+        return len(lost)
+
+
+def _fail_lost(session: Session, row: JobRow, now: datetime) -> None:
+    row.status = JobStatus.FAILED
+    row.end_time = now
+    row.phase = None
+    row.error_code = Code.JOB_PROCESS_LOST.value
+    error = RsvaultError(Code.JOB_PROCESS_LOST, pid=row.pid, host=row.host)
+    row.error_message = error.report().message
+    for task in session.scalars(select(JobTaskRow).where(JobTaskRow.job_name == row.name)):
+        if task.status in (TaskStatus.IN_PROGRESS, TaskStatus.NOT_STARTED):
+            task.status = TaskStatus.FAILED
+            task.end_time = now
+    item = session.get(ItemRow, row.item_id) if row.item_id is not None else None
+    if item is None:
+        return
+    if item.active_job == row.name:
+        item.active_job = None
+    if row.operation == Operation.BACKUP:
+        item.last_backup_time = row.start_time
+        item.last_backup_status = JobStatus.FAILED
+        item.last_error_code = row.error_code
+        if item.protection_state in (ProtectionState.IR_PENDING, ProtectionState.PROTECTED):
+            item.protection_state = ProtectionState.PROTECTION_ERROR
+
+
+def _vault(session: Session, name: str) -> VaultRow:
+    row = session.get(VaultRow, name)
+    if row is None:
+        raise RsvaultError(Code.VAULT_NOT_FOUND, name=name)
+    return row
+
+
+def _job(session: Session, vault_name: str, name: str) -> JobRow:
+    _vault(session, vault_name)
+    row = session.get(JobRow, name)
+    if row is None or row.vault_name != vault_name:
+        raise RsvaultError(Code.JOB_NOT_FOUND, name=name, vault=vault_name)
+    return row
+
+
+def running_jobs(session: Session, vault_name: str) -> Sequence[JobRow]:
+    query = select(JobRow).where(JobRow.vault_name == vault_name, JobRow.status.in_(RUNNING))
+    return session.scalars(query).all()

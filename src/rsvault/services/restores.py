@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy import select
+
+from rsvault.catalog.models import ItemRow
 from rsvault.engine.progress import ProgressSink, ignore_progress
 from rsvault.engine.restore import FilesRestoreRequest, RestoreResult, restore_files
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
-from rsvault.services.jobs import JobOutcome, run_as_job
+from rsvault.services.jobrunner import JobHandle, JobOutcome, JobSpec, run_job
+from rsvault.services.states import Operation
 from rsvault.services.vaults import open_vault
 from rsvault.services.views import JobView
 
@@ -25,12 +29,25 @@ def run_files_restore(
     vault = open_vault(ctx, vault_name)
     manifest = vault.read_manifest(rp_name)  # an unknown recovery point fails before the job
     request = FilesRestoreRequest(rp_name, target.absolute(), paths)
+    with ctx.catalog.unit_of_work() as session:
+        item_id = session.scalar(
+            select(ItemRow.id).where(
+                ItemRow.vault_name == vault_name, ItemRow.name == manifest.item
+            )
+        )
+    spec = JobSpec(vault_name, Operation.RESTORE, item_id=item_id, item_name=manifest.item)
 
-    def work() -> JobOutcome:
-        result = restore_files(vault, request, progress)
-        return JobOutcome(result.stats.as_dict(), result.warnings, rp_name, _corruption(result))
+    def work(job: JobHandle) -> JobOutcome:
+        result = restore_files(vault, request, job.watch(progress))
+        return JobOutcome(
+            stats=result.stats.as_dict(),
+            warnings=result.warnings,
+            restored_from=rp_name,
+            error=_corruption(result),
+            bytes_read=result.stats.bytes_written,
+        )
 
-    return run_as_job(ctx, vault_name, "Restore", manifest.item, work)
+    return run_job(ctx, spec, work)
 
 
 def _corruption(result: RestoreResult) -> RsvaultError | None:

@@ -11,6 +11,7 @@ from rsvault.catalog.models import VaultRow
 from rsvault.catalog.repositories import VaultRepository
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
+from rsvault.services.overview import blocking_items, vault_overview
 from rsvault.services.views import CheckView, PruneView, VaultView, iso
 from rsvault.storage import LocalStore
 from rsvault.vault.check import check_vault
@@ -19,12 +20,23 @@ from rsvault.vault.manifest import MANIFEST_PREFIX
 from rsvault.vault.prune import DEFAULT_GRACE, prune_vault
 from rsvault.vault.repository import Vault
 
+# Azure's enhanced soft delete keeps deleted data 14 to 180 days; 0 turns soft delete off.
+MIN_SOFT_DELETE_DAYS, MAX_SOFT_DELETE_DAYS = 14, 180
+
 # Azure's rule for Recovery Services vault names.
 _VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,49}$")
 
 
 def _view(row: VaultRow) -> VaultView:
-    return VaultView(row.name, row.location, row.vault_id, iso(row.created), row.store_kind)
+    return VaultView(
+        name=row.name,
+        location=row.location,
+        vault_id=row.vault_id,
+        created=iso(row.created),
+        store_kind=row.store_kind,
+        soft_delete_days=row.soft_delete_days,
+        max_concurrent_backups=row.max_concurrent_backups,
+    )
 
 
 def _row(ctx: ServiceContext, name: str) -> VaultRow:
@@ -35,7 +47,7 @@ def _row(ctx: ServiceContext, name: str) -> VaultRow:
     return row
 
 
-def _store(row: VaultRow) -> LocalStore:
+def vault_store(row: VaultRow) -> LocalStore:
     root = Path(row.location)
     if not root.is_dir():
         raise RsvaultError(
@@ -48,7 +60,7 @@ def _store(row: VaultRow) -> LocalStore:
 
 def open_vault(ctx: ServiceContext, name: str) -> Vault:
     """The named vault, opened with the context's passphrase."""
-    store = _store(_row(ctx, name))
+    store = vault_store(_row(ctx, name))
     try:
         return Vault.open(store, ctx.passphrase(), ctx.clock)
     except RsvaultError as exc:
@@ -72,6 +84,8 @@ def create_vault(ctx: ServiceContext, name: str, location: Path | None = None) -
         store_kind="local",
         location=str(root),
         created=ctx.clock.now(),
+        soft_delete_days=14,
+        max_concurrent_backups=4,
     )
     with ctx.catalog.unit_of_work() as session:
         VaultRepository(session).add(row)
@@ -102,15 +116,32 @@ def list_vaults(ctx: ServiceContext) -> list[VaultView]:
 
 
 def show_vault(ctx: ServiceContext, name: str) -> VaultView:
-    vault = open_vault(ctx, name)
+    """The vault overview: items by state, recovery point totals, the last day's jobs."""
     view = _view(_row(ctx, name))
-    view.recovery_points = len(vault.manifest_names())
-    view.key_slots = len(vault.key_slots())
+    with ctx.catalog.unit_of_work() as session:
+        overview = vault_overview(session, name, ctx.clock.now())
+    view.items_by_state = overview.items_by_state
+    view.soft_deleted_items = overview.soft_deleted_items
+    view.recovery_points = overview.recovery_points
+    view.recovery_points_size = overview.recovery_points_size
+    view.recovery_points_stored = overview.recovery_points_stored
+    view.jobs_last24h = overview.jobs_last24h
+    if ctx.passphrase_source():
+        view.key_slots = len(open_vault(ctx, name).key_slots())
     return view
 
 
 def delete_vault(ctx: ServiceContext, name: str, *, delete_backup_data: bool = False) -> None:
     row = _row(ctx, name)
+    with ctx.catalog.unit_of_work() as session:
+        blocking = blocking_items(session, name)
+    if blocking.protected or blocking.soft_deleted:
+        raise RsvaultError(
+            Code.VAULT_HAS_ITEMS,
+            name=name,
+            items=blocking.protected,
+            soft_deleted=blocking.soft_deleted,
+        )
     root = Path(row.location)
     if root.is_dir():
         store = LocalStore(root)
@@ -126,6 +157,36 @@ def delete_vault(ctx: ServiceContext, name: str, *, delete_backup_data: bool = F
         found = repo.get(name)
         if found is not None:
             repo.delete(found)
+
+
+def update_vault(
+    ctx: ServiceContext,
+    name: str,
+    *,
+    soft_delete_days: int | None = None,
+    max_concurrent_backups: int | None = None,
+) -> VaultView:
+    if soft_delete_days is not None and not (
+        soft_delete_days == 0 or MIN_SOFT_DELETE_DAYS <= soft_delete_days <= MAX_SOFT_DELETE_DAYS
+    ):
+        raise RsvaultError(
+            Code.INVALID_ARGUMENT,
+            argument="--soft-delete-days",
+            reason=f"0 (off) or {MIN_SOFT_DELETE_DAYS} to {MAX_SOFT_DELETE_DAYS} days",
+        )
+    if max_concurrent_backups is not None and not 1 <= max_concurrent_backups <= 100:
+        raise RsvaultError(
+            Code.INVALID_ARGUMENT, argument="--max-concurrent-backups", reason="1 to 100"
+        )
+    with ctx.catalog.unit_of_work() as session:
+        row = VaultRepository(session).get(name)
+        if row is None:
+            raise RsvaultError(Code.VAULT_NOT_FOUND, name=name)
+        if soft_delete_days is not None:
+            row.soft_delete_days = soft_delete_days
+        if max_concurrent_backups is not None:
+            row.max_concurrent_backups = max_concurrent_backups
+        return _view(row)
 
 
 def _empty_vault_folder(root: Path) -> None:

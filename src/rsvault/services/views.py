@@ -7,6 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+def iso_or_none(moment: datetime | None) -> str | None:
+    return iso(moment) if moment is not None else None
+
+
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC; SQLite hands back naive datetimes that were stored as UTC."""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -15,7 +19,7 @@ def iso(moment: datetime) -> str:
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 @dataclass
@@ -31,8 +35,15 @@ class VaultView(View):
     vault_id: str
     created: str
     store_kind: str = "local"
-    recovery_points: int | None = None
+    soft_delete_days: int = 14
+    max_concurrent_backups: int = 4
     key_slots: int | None = None
+    items_by_state: dict[str, int] = field(default_factory=dict)
+    soft_deleted_items: int = 0
+    recovery_points: int = 0
+    recovery_points_size: int = 0
+    recovery_points_stored: int = 0
+    jobs_last24h: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -41,14 +52,17 @@ class RecoveryPointView(View):
     time: str
     item: str
     kind: str
-    host: str
-    paths: list[str]
-    tier: str = "Vault"
-    consistency: str = "FileSystemConsistent"
+    tier: str
+    consistency: str
+    expiry: str | None
+    retain_until: str | None = None
+    kept_for: list[str] = field(default_factory=list)
     files: int = 0
     size: int = 0
     stored_new: int = 0
-    warnings: int = 0
+    job: str | None = None
+    host: str = ""
+    paths: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -60,11 +74,61 @@ class JobView(View):
     item: str | None
     start_time: str
     end_time: str | None
+    duration: float | None = None
+    trigger: str | None = None
+    phase: str | None = None
     error_code: str | None = None
     error_message: str | None = None
     recovery_point: str | None = None
+    bytes_read: int = 0
+    bytes_transferred: int = 0
+    bytes_stored: int = 0
+    sub_tasks: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class PolicyView(View):
+    name: str
+    vault_name: str
+    policy_type: str
+    schedule: str
+    retention: str
+    items: int
+    modified: str
+    document: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ContainerView(View):
+    name: str
+    vault_name: str
+    kind: str
+    items: int
+    max_concurrent_backups: int
+    registered: str
+
+
+@dataclass
+class ItemView(View):
+    name: str
+    vault_name: str
+    kind: str
+    container: str
+    policy: str | None
+    protection_state: str
+    delete_state: str
+    paths: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    next_run: str | None = None
+    last_backup_time: str | None = None
+    last_backup_status: str | None = None
+    last_error_code: str | None = None
+    active_job: str | None = None
+    recovery_points: int = 0
+    latest_recovery_point: str | None = None
+    purge_at: str | None = None
 
 
 @dataclass

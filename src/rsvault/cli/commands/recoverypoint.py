@@ -25,7 +25,9 @@ def list_(
     """List recovery points, oldest first."""
     ctx = begin(output, passphrase_file)
     points = recoverypoints.list_recovery_points(ctx, vault_name, item_name)
-    show_list(points, ["name", "time", "item", "tier", "consistency", "files", "size"])
+    show_list(
+        points, ["name", "time", "item", "kind", "tier", "consistency", "expiry", "files", "size"]
+    )
 
 
 @app.command()

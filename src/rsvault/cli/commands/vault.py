@@ -45,8 +45,32 @@ def show(
     output: OutputOption = OutputFormat.TABLE,
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
-    """Show a vault, with its number of recovery points and passphrases."""
+    """The vault overview: items by state, recovery points, the last 24 hours of jobs."""
     show_one(vaults.show_vault(begin(output, passphrase_file), name))
+
+
+@app.command()
+def update(
+    name: NameOption,
+    soft_delete_days: Annotated[
+        int | None,
+        typer.Option(help="Days deleted backup data is kept before purge: 14-180, or 0 for off."),
+    ] = None,
+    max_concurrent_backups: Annotated[
+        int | None, typer.Option(help="Scheduled backups that may run at once in this vault.")
+    ] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Change a vault's settings."""
+    ctx = begin(output)
+    show_one(
+        vaults.update_vault(
+            ctx,
+            name,
+            soft_delete_days=soft_delete_days,
+            max_concurrent_backups=max_concurrent_backups,
+        )
+    )
 
 
 @app.command()

@@ -1,0 +1,124 @@
+"""Retention: expire recovery points past their expiry, purge soft-deleted items, then prune.
+
+Order makes a crash harmless: the manifest goes first, the catalog row second. A row left
+without its manifest is dropped by the next sync; the reverse (a manifest without a row)
+would be adopted again, bringing an expired point back, which is why it is not the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session, aliased
+
+from rsvault.catalog.models import ItemRow, RecoveryPointRow
+from rsvault.errors import Code, RsvaultError
+from rsvault.services.context import ServiceContext
+from rsvault.services.jobrunner import JobHandle, JobOutcome, JobSpec, run_job
+from rsvault.services.states import DeleteState, Operation, ProtectionState, Trigger
+from rsvault.services.views import JobView
+from rsvault.vault.prune import DEFAULT_GRACE, prune_vault
+from rsvault.vault.repository import Vault
+
+_CHUNK = 500  # names per DELETE … IN (…): well under SQLite's parameter limit
+
+
+def expired_points(session: Session, vault_name: str, now: datetime) -> list[str]:
+    """Points past their expiry, except each item's newest (an item never loses its last
+    point to retention), and none of a stopped or soft-deleted item."""
+    newer = aliased(RecoveryPointRow)
+    has_newer = exists().where(
+        newer.item_id == RecoveryPointRow.item_id, newer.time > RecoveryPointRow.time
+    )
+    query = (
+        select(RecoveryPointRow.name)
+        .join(ItemRow, ItemRow.id == RecoveryPointRow.item_id)
+        .where(
+            RecoveryPointRow.vault_name == vault_name,
+            RecoveryPointRow.expiry <= now,
+            ItemRow.delete_state == DeleteState.NOT_DELETED,
+            ItemRow.protection_state != ProtectionState.PROTECTION_STOPPED,
+            has_newer,
+        )
+    )
+    return list(session.scalars(query))
+
+
+def items_to_purge(session: Session, vault_name: str, now: datetime) -> list[int]:
+    query = select(ItemRow.id).where(
+        ItemRow.vault_name == vault_name,
+        ItemRow.delete_state == DeleteState.TO_BE_DELETED,
+        ItemRow.purge_at <= now,
+    )
+    return list(session.scalars(query))
+
+
+@dataclass
+class RetentionReport:
+    points_expired: int = 0
+    items_purged: int = 0
+    packs_deleted: int = 0
+    bytes_deleted: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def enforce_retention(ctx: ServiceContext, vault_name: str, vault: Vault) -> JobView | None:
+    """One Prune job for the vault when something is due; None when nothing is."""
+    now = ctx.clock.now()
+    with ctx.catalog.unit_of_work() as session:
+        due = expired_points(session, vault_name, now) or items_to_purge(session, vault_name, now)
+    if not due:
+        return None
+    spec = JobSpec(vault_name, Operation.PRUNE, trigger=Trigger.SCHEDULED)
+
+    def work(job: JobHandle) -> JobOutcome:
+        report = RetentionReport()
+        with ctx.catalog.unit_of_work() as session:
+            expired = expired_points(session, vault_name, ctx.clock.now())
+        report.points_expired = _delete_points(ctx, vault_name, vault, expired)
+        report.items_purged = purge_due_items(ctx, vault_name, vault, prune=False)
+        pruned = prune_vault(vault, DEFAULT_GRACE)
+        report.packs_deleted, report.bytes_deleted = pruned.packs_deleted, pruned.bytes_deleted
+        return JobOutcome(stats=report.as_dict())
+
+    return run_job(ctx, spec, work)
+
+
+def purge_due_items(
+    ctx: ServiceContext, vault_name: str, vault: Vault, *, prune: bool = True
+) -> int:
+    """Delete the data and rows of soft-deleted items whose soft-delete period has ended."""
+    with ctx.catalog.unit_of_work() as session:
+        ids = items_to_purge(session, vault_name, ctx.clock.now())
+        names = list(
+            session.scalars(select(RecoveryPointRow.name).where(RecoveryPointRow.item_id.in_(ids)))
+        )
+    _delete_points(ctx, vault_name, vault, names)
+    with ctx.catalog.unit_of_work() as session:
+        session.execute(delete(ItemRow).where(ItemRow.id.in_(ids)))
+    if prune and ids:
+        prune_vault(vault, DEFAULT_GRACE)
+    return len(ids)
+
+
+def _delete_points(ctx: ServiceContext, vault_name: str, vault: Vault, names: Sequence[str]) -> int:
+    for name in names:
+        try:
+            vault.delete_manifest(name)
+        except RsvaultError as exc:
+            if exc.code not in (Code.STORE_OBJECT_MISSING, Code.RECOVERY_POINT_NOT_FOUND):
+                raise
+    for start in range(0, len(names), _CHUNK):
+        with ctx.catalog.unit_of_work() as session:
+            session.execute(
+                delete(RecoveryPointRow).where(
+                    RecoveryPointRow.vault_name == vault_name,
+                    RecoveryPointRow.name.in_(names[start : start + _CHUNK]),
+                )
+            )
+    return len(names)
