@@ -6,7 +6,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck contracts pytest install bench errors-doc clean
+.PHONY: demo test check lint typecheck contracts pytest install bench bench-control-plane errors-doc clean
 
 $(STAMP): pyproject.toml scripts/bootstrap
 	bash scripts/bootstrap
@@ -40,6 +40,9 @@ errors-doc: $(STAMP)
 bench: $(STAMP)
 	bash bench/install-peers
 	$(PY) bench/run.py
+
+bench-control-plane: $(STAMP)
+	cd bench && ../$(PY) controlplane.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

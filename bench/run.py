@@ -20,6 +20,7 @@ from pathlib import Path
 import dataset
 import machine
 import report
+import sections
 from measure import Command, disk_usage, drop_caches, prefetch, run_measured
 from results import RunRecord
 from tools import DEFAULT_RSVAULT, REPO_ROOT, TOOLS, Rsvault, Tool, ToolError, restored_root
@@ -208,7 +209,8 @@ def describe_tools(record: RunRecord, tools: list[Tool]) -> None:
 
 def write_outputs(record: RunRecord, out: Path, work: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report.render(record))
+    old = out.read_text() if out.exists() else ""
+    out.write_text(sections.carry_over(old, report.render(record), "control-plane"))
     (work / "results.json").write_text(json.dumps(dataclasses.asdict(record), indent=2))
     log(f"report: {out}")
 
