@@ -12,6 +12,8 @@ from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
+from rsvault.catalog.migrationlock import migration_lock
+
 
 def sqlite_url(home: Path) -> str:
     return f"sqlite:///{home / 'catalog.sqlite'}"
@@ -52,14 +54,17 @@ def migrate(engine: Engine) -> None:
     """
     if current_revision(engine) == HEAD_REVISION:
         return
-    from alembic import command
-    from alembic.config import Config
+    with migration_lock(engine):
+        if current_revision(engine) == HEAD_REVISION:
+            return  # another process migrated it while this one waited
+        from alembic import command
+        from alembic.config import Config
 
-    migrations = resources.files("rsvault.catalog").joinpath("migrations")
-    config = Config()
-    config.set_main_option("script_location", str(migrations))
-    config.attributes["connection_engine"] = engine
-    command.upgrade(config, "head")
+        migrations = resources.files("rsvault.catalog").joinpath("migrations")
+        config = Config()
+        config.set_main_option("script_location", str(migrations))
+        config.attributes["connection_engine"] = engine
+        command.upgrade(config, "head")
 
 
 class Catalog:

@@ -166,35 +166,26 @@ def backup_now(
 
 def _refuse_over_daily_limit(session: Session, item: ItemRow, now: datetime) -> None:
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    attempts = session.scalar(
-        select(func.count()).where(
-            JobRow.item_id == item.id,
-            JobRow.operation == Operation.BACKUP,
-            JobRow.trigger == Trigger.ON_DEMAND,
-            JobRow.start_time >= midnight,
-        )
+    attempts = select(func.count()).where(
+        JobRow.item_id == item.id,
+        JobRow.operation == Operation.BACKUP,
+        JobRow.trigger == Trigger.ON_DEMAND,
+        JobRow.start_time >= midnight,
     )
-    if attempts is not None and attempts >= ON_DEMAND_ATTEMPTS_PER_DAY:
-        raise RsvaultError(
-            Code.ON_DEMAND_LIMIT_REACHED,
-            name=item.name,
-            count=attempts,
-            limit=ON_DEMAND_ATTEMPTS_PER_DAY,
-        )
-    points = session.scalar(
-        select(func.count()).where(
-            RecoveryPointRow.item_id == item.id,
-            RecoveryPointRow.kind == PointKind.ON_DEMAND,
-            RecoveryPointRow.time >= midnight,
-        )
+    points = select(func.count()).where(
+        RecoveryPointRow.item_id == item.id,
+        RecoveryPointRow.kind == PointKind.ON_DEMAND,
+        RecoveryPointRow.time >= midnight,
     )
-    if points is not None and points >= ON_DEMAND_POINTS_PER_DAY:
-        raise RsvaultError(
-            Code.ON_DEMAND_LIMIT_REACHED,
-            name=item.name,
-            count=points,
-            limit=ON_DEMAND_POINTS_PER_DAY,
-        )
+    for query, limit in (
+        (attempts, ON_DEMAND_ATTEMPTS_PER_DAY),
+        (points, ON_DEMAND_POINTS_PER_DAY),
+    ):
+        count = session.scalar(query) or 0
+        if count >= limit:
+            raise RsvaultError(
+                Code.ON_DEMAND_LIMIT_REACHED, name=item.name, count=count, limit=limit
+            )
 
 
 def disable(

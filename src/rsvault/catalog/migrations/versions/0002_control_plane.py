@@ -23,6 +23,15 @@ def _when(name: str, nullable: bool = True) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
+def _vault_name() -> sa.Column[str]:
+    return sa.Column(
+        "vault_name",
+        sa.String(50),
+        sa.ForeignKey("vaults.name", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("vaults") as batch:
         batch.add_column(
@@ -42,12 +51,7 @@ def _create_containers_and_policies() -> None:
     op.create_table(
         "containers",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column(
-            "vault_name",
-            sa.String(50),
-            sa.ForeignKey("vaults.name", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        _vault_name(),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("uri", sa.Text()),
@@ -58,12 +62,7 @@ def _create_containers_and_policies() -> None:
     op.create_table(
         "policies",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column(
-            "vault_name",
-            sa.String(50),
-            sa.ForeignKey("vaults.name", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        _vault_name(),
         sa.Column("name", sa.String(150), nullable=False),
         sa.Column("policy_type", sa.String(20), nullable=False),
         sa.Column("document", sa.JSON(), nullable=False),
@@ -77,12 +76,7 @@ def _create_items() -> None:
     op.create_table(
         "items",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column(
-            "vault_name",
-            sa.String(50),
-            sa.ForeignKey("vaults.name", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        _vault_name(),
         sa.Column("container_id", sa.Integer(), sa.ForeignKey("containers.id"), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("kind", sa.String(10), nullable=False),
@@ -151,12 +145,7 @@ def _create_recovery_points() -> None:
     op.create_table(
         "recovery_points",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column(
-            "vault_name",
-            sa.String(50),
-            sa.ForeignKey("vaults.name", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        _vault_name(),
         sa.Column(
             "item_id",
             sa.Integer(),
