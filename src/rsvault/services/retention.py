@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Select, delete, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from rsvault.catalog.models import ItemRow, RecoveryPointRow
@@ -29,31 +29,55 @@ _CHUNK = 500  # names per DELETE … IN (…): well under SQLite's parameter lim
 def expired_points(session: Session, vault_name: str, now: datetime) -> list[str]:
     """Points past their expiry, except each item's newest (an item never loses its last
     point to retention), and none of a stopped or soft-deleted item."""
+    query = _expired(now).where(RecoveryPointRow.vault_name == vault_name)
+    return [name for _vault, name in session.execute(query)]
+
+
+def expired_points_by_vault(session: Session, now: datetime) -> dict[str, list[str]]:
+    """The same for every vault in one query: what a scheduler tick looks at."""
+    found: dict[str, list[str]] = {}
+    for vault_name, name in session.execute(_expired(now)):
+        found.setdefault(vault_name, []).append(name)
+    return found
+
+
+def _expired(now: datetime) -> Select[str, str]:
     newer = aliased(RecoveryPointRow)
     has_newer = exists().where(
         newer.item_id == RecoveryPointRow.item_id, newer.time > RecoveryPointRow.time
     )
-    query = (
-        select(RecoveryPointRow.name)
+    return (
+        select(RecoveryPointRow.vault_name, RecoveryPointRow.name)
         .join(ItemRow, ItemRow.id == RecoveryPointRow.item_id)
         .where(
-            RecoveryPointRow.vault_name == vault_name,
             RecoveryPointRow.expiry <= now,
             ItemRow.delete_state == DeleteState.NOT_DELETED,
             ItemRow.protection_state != ProtectionState.PROTECTION_STOPPED,
             has_newer,
         )
     )
-    return list(session.scalars(query))
 
 
 def items_to_purge(session: Session, vault_name: str, now: datetime) -> list[int]:
-    query = select(ItemRow.id).where(
-        ItemRow.vault_name == vault_name,
-        ItemRow.delete_state == DeleteState.TO_BE_DELETED,
-        ItemRow.purge_at <= now,
+    return [
+        item_id
+        for _vault, item_id in session.execute(
+            _purgeable(now).where(ItemRow.vault_name == vault_name)
+        )
+    ]
+
+
+def items_to_purge_by_vault(session: Session, now: datetime) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for vault_name, item_id in session.execute(_purgeable(now)):
+        found.setdefault(vault_name, []).append(item_id)
+    return found
+
+
+def _purgeable(now: datetime) -> Select[str, int]:
+    return select(ItemRow.vault_name, ItemRow.id).where(
+        ItemRow.delete_state == DeleteState.TO_BE_DELETED, ItemRow.purge_at <= now
     )
-    return list(session.scalars(query))
 
 
 @dataclass

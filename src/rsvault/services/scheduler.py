@@ -22,13 +22,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rsvault.catalog.models import ContainerRow, ItemRow, JobRow, VaultRow
-from rsvault.errors import RsvaultError
+from rsvault.errors import Code, RsvaultError
 from rsvault.services.backups import ItemBackup, run_item_backup
 from rsvault.services.context import ServiceContext
 from rsvault.services.inventory import policy_of
 from rsvault.services.items import next_run_of
 from rsvault.services.jobs import reconcile_lost_jobs
-from rsvault.services.retention import enforce_retention, expired_points, items_to_purge
+from rsvault.services.retention import (
+    enforce_retention,
+    expired_points_by_vault,
+    items_to_purge_by_vault,
+)
 from rsvault.services.states import (
     ACTIVE_STATES,
     RUNNING,
@@ -79,15 +83,11 @@ def plan_tick(ctx: ServiceContext, now: datetime, starting: Collection[DueItem] 
     against the caps like running ones.
     """
     with ctx.catalog.unit_of_work() as session:
-        plan = TickPlan(due=_due_within_caps(session, now, starting))
-        for vault_name in session.scalars(select(VaultRow.name)):
-            expiring = expired_points(session, vault_name, now)
-            purging = items_to_purge(session, vault_name, now)
-            if expiring:
-                plan.expiring[vault_name] = expiring
-            if purging:
-                plan.purging[vault_name] = purging
-    return plan
+        return TickPlan(
+            due=_due_within_caps(session, now, starting),
+            expiring=expired_points_by_vault(session, now),
+            purging=items_to_purge_by_vault(session, now),
+        )
 
 
 def _due_within_caps(
@@ -149,6 +149,15 @@ def _running_backups(
     return per_vault, per_container
 
 
+def _still_due(item: ItemRow, now: datetime) -> bool:
+    return (
+        item.protection_state in ACTIVE_STATES
+        and item.delete_state == DeleteState.NOT_DELETED
+        and item.next_run is not None
+        and item.next_run <= now
+    )
+
+
 class Scheduler:
     """Runs ticks; backups run on worker threads so one slow item never holds up the rest."""
 
@@ -204,13 +213,21 @@ class Scheduler:
         self._starting[self._pool.submit(self._guarded, report, run)] = due
 
     def _backup_of(self, due: DueItem) -> ItemBackup | None:
+        """The backup to run, read again: a backup may wait for a worker a long time, and
+        its item may have been stopped, deleted or moved to another time meanwhile."""
         with self.ctx.catalog.unit_of_work() as session:
             item = session.get(ItemRow, due.item_id)
             policy = policy_of(session, item) if item else None
-            if item is None or policy is None:
+            if item is None or policy is None or not _still_due(item, self.ctx.clock.now()):
                 return None
 
             def move_next_run(_session: Session, locked: ItemRow) -> None:
+                if not _still_due(locked, self.ctx.clock.now()):  # changed since read above
+                    raise RsvaultError(
+                        Code.ITEM_NOT_ACTIVELY_PROTECTED,
+                        name=locked.name,
+                        state=locked.protection_state,
+                    )
                 locked.next_run = next_run_of(policy, self.ctx.clock.now())
 
             return ItemBackup.of(
