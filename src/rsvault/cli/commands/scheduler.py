@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from typing import Annotated
 
 import typer
@@ -23,9 +25,13 @@ def run(
     output: OutputOption = OutputFormat.TABLE,
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
-    """Fire due backups per policy and expire recovery points; runs until stopped."""
+    """Fire due backups per policy and expire recovery points; runs until stopped.
+
+    SIGTERM or Ctrl-C stops it: running backups are cancelled (nothing half-written stays)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     scheduler = Scheduler(begin(output, passphrase_file), workers=workers)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signo, _frame: stop.set())
     try:
         if once:
             report = scheduler.tick(wait=True)
@@ -33,6 +39,10 @@ def run(
             if report.errors:
                 raise typer.Exit(1)
         else:
-            scheduler.run_forever()
+            scheduler.run_forever(stop.is_set)
+    except KeyboardInterrupt:
+        stop.set()
     finally:
+        if stop.is_set():
+            scheduler.cancel_running()
         scheduler.close()
