@@ -41,6 +41,8 @@ class VaultRow(Base):
     created: Mapped[datetime] = mapped_column(UtcDateTime)
     soft_delete_days: Mapped[int] = mapped_column(Integer, default=14)
     max_concurrent_backups: Mapped[int] = mapped_column(Integer, default=4)
+    # When packs a prune condemned may be swept: the scheduler prunes again then.
+    sweep_due: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class ContainerRow(Base):

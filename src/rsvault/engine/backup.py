@@ -90,8 +90,10 @@ def backup_files(
         run = _BackupRun(vault, index, request, cache, progress)
         try:
             tree = run.write_tree()
-        finally:
-            run.close()
+        except BaseException:
+            run.abort()  # nothing more is worth reading: the recovery point will not exist
+            raise
+        run.close()
         manifest = Manifest(
             name=recovery_point_name(vault.clock.now()),
             time=vault.clock.now().isoformat(),
@@ -202,6 +204,10 @@ class _BackupRun:
 
     def close(self) -> None:
         self.reader.close()
+        self.writer.close()
+
+    def abort(self) -> None:
+        self.reader.abort()
         self.writer.close()
 
 

@@ -26,6 +26,10 @@ INLINE_BELOW = 128 * 1024
 Reading = Future["ChunkFutures | JobWarning"]
 
 
+class _Stopped(Exception):
+    """Raised in a reader thread once the backup is being abandoned."""
+
+
 class FileReader:
     """Reads files in a few threads and submits each chunk to the sealing pool.
 
@@ -46,6 +50,7 @@ class FileReader:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seal")
         self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="read")
         self._slots = threading.BoundedSemaphore(workers * 2)
+        self._stopping = threading.Event()
         self._small = chunker.min_size
 
     def read_later(self, node: Node, absolute: bytes) -> Reading:
@@ -79,7 +84,13 @@ class FileReader:
             return _warning(absolute, exc)
 
     def _submit(self, data: bytes) -> Future[ChunkRef]:
-        self._slots.acquire()
+        # A timed wait: a reader blocked on a full pipeline must notice an abort.
+        while not self._slots.acquire(timeout=0.1):
+            if self._stopping.is_set():
+                raise _Stopped
+        if self._stopping.is_set():
+            self._slots.release()
+            raise _Stopped
         return self._pool.submit(self._store, data)
 
     def _store(self, data: bytes) -> ChunkRef:
@@ -93,6 +104,13 @@ class FileReader:
     def close(self) -> None:
         self._readers.shutdown(wait=True)
         self._pool.shutdown(wait=True)
+
+    def abort(self) -> None:
+        """Stop at once (a failure or a cancel): queued files are not read, a file being read
+        stops at its next chunk, queued chunks are not sealed."""
+        self._stopping.set()
+        self._readers.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _warning(absolute: bytes, exc: OSError) -> JobWarning:

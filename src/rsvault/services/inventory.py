@@ -5,9 +5,11 @@ Every lookup that fails raises the error a user should see, so services stay sho
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -59,16 +61,15 @@ def policy_of(session: Session, item: ItemRow) -> Policy | None:
     return None if row is None else policy_from_row(row)
 
 
-# Parsed policies by (id, modified): a scheduler tick reads the same few policies many times.
-_PARSED: dict[tuple[int, datetime], Policy] = {}
-
-
 def policy_from_row(row: PolicyRow) -> Policy:
-    key = (row.id, row.modified)
-    parsed = _PARSED.get(key)
-    if parsed is None:
-        parsed = _PARSED[key] = parse_policy(row.document, row.name)
-    return parsed
+    return _parsed(row.name, json.dumps(row.document, sort_keys=True))
+
+
+# A scheduler tick reads the same few policies many times. Keyed by content: an id and a
+# modification time name different documents in different catalogs, or after a delete.
+@lru_cache(maxsize=256)
+def _parsed(name: str, document: str) -> Policy:
+    return parse_policy(json.loads(document), name)
 
 
 def local_container(session: Session, vault_name: str, now: datetime) -> ContainerRow:

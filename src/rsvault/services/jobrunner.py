@@ -164,7 +164,11 @@ def run_job(ctx: ServiceContext, spec: JobSpec, work: Callable[[JobHandle], JobO
     except BaseException as exc:  # a defect: the job must not stay InProgress
         finish_job(ctx, name, JobOutcome(error=RsvaultError(Code.INTERNAL_ERROR, reason=repr(exc))))
         raise
-    view = finish_job(ctx, name, outcome)
+    try:
+        view = finish_job(ctx, name, outcome)
+    except Exception as exc:  # the catalog refused the ending: still never leave it running
+        _fail_plainly(ctx, name, exc)
+        raise RsvaultError(Code.INTERNAL_ERROR, reason=repr(exc), detail=f"job {name}") from exc
     if outcome.error is not None:
         prefix = f"job {name}"
         detail = outcome.error.detail
@@ -260,6 +264,24 @@ def finish_job(ctx: ServiceContext, name: str, outcome: JobOutcome) -> JobView:
         if row.item_id is not None:
             _release_item(session, row, outcome)
         return job_view(session, row)
+
+
+def _fail_plainly(ctx: ServiceContext, name: str, cause: Exception) -> None:
+    """The least that must happen when recording a job's end failed: Failed, item unlocked."""
+    message = RsvaultError(Code.INTERNAL_ERROR, reason=repr(cause)).report().message
+    with ctx.catalog.unit_of_work() as session:
+        session.execute(
+            update(JobRow)
+            .where(JobRow.name == name)
+            .values(
+                status=JobStatus.FAILED,
+                end_time=ctx.clock.now(),
+                phase=None,
+                error_code=Code.INTERNAL_ERROR.value,
+                error_message=message,
+            )
+        )
+        session.execute(update(ItemRow).where(ItemRow.active_job == name).values(active_job=None))
 
 
 def _final_status(outcome: JobOutcome) -> JobStatus:

@@ -82,8 +82,15 @@ def enable_for_files(
             raise RsvaultError(Code.ITEM_ALREADY_PROTECTED, name=name, vault=vault_name)
         session.flush()
         item_id = item.id
-    # IRPending until its first backup; an existing item changes only once the job holds it.
-    return _configure(ctx, vault_name, item_id, name, policy_id, ProtectionState.IR_PENDING, source)
+        state = _protected_state(session, item_id)
+    # An existing item (an ad hoc one, with its history) changes only once the job holds it.
+    return _configure(ctx, vault_name, item_id, name, policy_id, state, source)
+
+
+def _protected_state(session: Session, item_id: int) -> ProtectionState:
+    """IRPending until an item has its first recovery point, Protected from then on."""
+    points = session.scalar(select(func.count()).where(RecoveryPointRow.item_id == item_id))
+    return ProtectionState.PROTECTED if points else ProtectionState.IR_PENDING
 
 
 def _sources(paths: Sequence[str]) -> list[str]:
@@ -272,8 +279,7 @@ def resume(
                 argument="--policy-name",
                 reason=f"{item_name} has no policy; name the one to resume with",
             )
-        has_points = session.scalar(select(func.count()).where(RecoveryPointRow.item_id == item.id))
-        state = ProtectionState.PROTECTED if has_points else ProtectionState.IR_PENDING
+        state = _protected_state(session, item.id)
         item_id = item.id
     return _configure(ctx, vault_name, item_id, item_name, policy_id, state)
 

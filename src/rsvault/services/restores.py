@@ -12,6 +12,7 @@ from rsvault.engine.progress import ProgressSink, ignore_progress
 from rsvault.engine.restore import FilesRestoreRequest, RestoreResult, restore_files
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
+from rsvault.services.inventory import refuse_soft_deleted
 from rsvault.services.jobrunner import JobHandle, JobOutcome, JobSpec, run_job
 from rsvault.services.states import Operation
 from rsvault.services.vaults import open_vault
@@ -30,11 +31,12 @@ def run_files_restore(
     manifest = vault.read_manifest(rp_name)  # an unknown recovery point fails before the job
     request = FilesRestoreRequest(rp_name, target.absolute(), paths)
     with ctx.catalog.unit_of_work() as session:
-        item_id = session.scalar(
-            select(ItemRow.id).where(
-                ItemRow.vault_name == vault_name, ItemRow.name == manifest.item
-            )
+        item = session.scalar(
+            select(ItemRow).where(ItemRow.vault_name == vault_name, ItemRow.name == manifest.item)
         )
+        if item is not None:
+            refuse_soft_deleted(item)  # as in Azure: undelete it first, then restore
+        item_id = item.id if item is not None else None
     spec = JobSpec(vault_name, Operation.RESTORE, item_id=item_id, item_name=manifest.item)
 
     def work(job: JobHandle) -> JobOutcome:

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, delete, exists, select
 from sqlalchemy.orm import Session, aliased
 
-from rsvault.catalog.models import ItemRow, RecoveryPointRow
+from rsvault.catalog.models import ItemRow, RecoveryPointRow, VaultRow
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
+from rsvault.services.inventory import vault_row
 from rsvault.services.jobrunner import JobHandle, JobOutcome, JobSpec, run_job
 from rsvault.services.states import DeleteState, Operation, ProtectionState, Trigger
 from rsvault.services.views import JobView
-from rsvault.vault.prune import DEFAULT_GRACE, prune_vault
+from rsvault.vault.prune import DEFAULT_GRACE, PruneReport, prune_vault
 from rsvault.vault.repository import Vault
 
 _CHUNK = 500  # names per DELETE … IN (…): well under SQLite's parameter limit
@@ -95,7 +96,12 @@ def enforce_retention(ctx: ServiceContext, vault_name: str, vault: Vault) -> Job
     """One Prune job for the vault when something is due; None when nothing is."""
     now = ctx.clock.now()
     with ctx.catalog.unit_of_work() as session:
-        due = expired_points(session, vault_name, now) or items_to_purge(session, vault_name, now)
+        sweep_due = vault_row(session, vault_name).sweep_due
+        due = (
+            expired_points(session, vault_name, now)
+            or items_to_purge(session, vault_name, now)
+            or (sweep_due is not None and sweep_due <= now)
+        )
     if not due:
         return None
     spec = JobSpec(vault_name, Operation.PRUNE, trigger=Trigger.SCHEDULED)
@@ -106,7 +112,7 @@ def enforce_retention(ctx: ServiceContext, vault_name: str, vault: Vault) -> Job
             expired = expired_points(session, vault_name, ctx.clock.now())
         report.points_expired = _delete_points(ctx, vault_name, vault, expired)
         report.items_purged = purge_due_items(ctx, vault_name, vault, prune=False)
-        pruned = prune_vault(vault, DEFAULT_GRACE)
+        pruned = prune_and_schedule_sweep(ctx, vault_name, vault)
         report.packs_deleted, report.bytes_deleted = pruned.packs_deleted, pruned.bytes_deleted
         return JobOutcome(stats=report.as_dict())
 
@@ -126,8 +132,25 @@ def purge_due_items(
     with ctx.catalog.unit_of_work() as session:
         session.execute(delete(ItemRow).where(ItemRow.id.in_(ids)))
     if prune and ids:
-        prune_vault(vault, DEFAULT_GRACE)
+        prune_and_schedule_sweep(ctx, vault_name, vault)
     return len(ids)
+
+
+def prune_and_schedule_sweep(
+    ctx: ServiceContext, vault_name: str, vault: Vault, grace: timedelta = DEFAULT_GRACE
+) -> PruneReport:
+    """Prune, and remember when what it condemned may be swept, so the scheduler comes back
+    then even if nothing else expires."""
+    report = prune_vault(vault, grace)
+    waiting = report.packs_condemned or report.records_waiting
+    with ctx.catalog.unit_of_work() as session:
+        row = vault_row(session, vault_name)
+        row.sweep_due = ctx.clock.now() + grace if waiting else None
+    return report
+
+
+def vaults_to_sweep(session: Session, now: datetime) -> list[str]:
+    return list(session.scalars(select(VaultRow.name).where(VaultRow.sweep_due <= now)))
 
 
 def _delete_points(ctx: ServiceContext, vault_name: str, vault: Vault, names: Sequence[str]) -> int:

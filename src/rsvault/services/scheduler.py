@@ -18,26 +18,30 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from rsvault.catalog.database import rows_changed
 from rsvault.catalog.models import ContainerRow, ItemRow, JobRow, VaultRow
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.backups import ItemBackup, run_item_backup
 from rsvault.services.context import ServiceContext
 from rsvault.services.inventory import policy_of
 from rsvault.services.items import next_run_of
-from rsvault.services.jobs import reconcile_lost_jobs
+from rsvault.services.jobs import FINAL_PHASES, reconcile_lost_jobs
+from rsvault.services.liveness import current_process
 from rsvault.services.retention import (
     enforce_retention,
     expired_points_by_vault,
     items_to_purge_by_vault,
+    vaults_to_sweep,
 )
 from rsvault.services.states import (
     ACTIVE_STATES,
     RUNNING,
     DeleteState,
     ItemKind,
+    JobStatus,
     Operation,
     PointKind,
     Trigger,
@@ -67,6 +71,7 @@ class TickPlan:
     due: list[DueItem] = field(default_factory=list)
     expiring: dict[str, list[str]] = field(default_factory=dict)
     purging: dict[str, list[int]] = field(default_factory=dict)
+    sweeping: list[str] = field(default_factory=list)  # vaults whose condemned packs are due
 
 
 @dataclass
@@ -87,6 +92,7 @@ def plan_tick(ctx: ServiceContext, now: datetime, starting: Collection[DueItem] 
             due=_due_within_caps(session, now, starting),
             expiring=expired_points_by_vault(session, now),
             purging=items_to_purge_by_vault(session, now),
+            sweeping=vaults_to_sweep(session, now),
         )
 
 
@@ -178,7 +184,7 @@ class Scheduler:
             self._start(item, report)
         if wait:
             self.wait()
-        for vault_name in sorted(set(plan.expiring) | set(plan.purging)):
+        for vault_name in sorted(set(plan.expiring) | set(plan.purging) | set(plan.sweeping)):
             self._guarded(report, partial(self._retention, vault_name, report))
         return report
 
@@ -187,7 +193,27 @@ class Scheduler:
             report = self.tick()
             for error in report.errors:
                 log.warning("scheduler: %s", error)
-            self.ctx.clock.sleep(self._idle_seconds())
+            idle_until = self.ctx.clock.monotonic() + self._idle_seconds()
+            while not should_stop() and self.ctx.clock.monotonic() < idle_until:
+                self.ctx.clock.sleep(1.0)  # short naps, so a stop is noticed at once
+
+    def cancel_running(self) -> int:
+        """Ask this process's running jobs to cancel (a stop of the scheduler): they end
+        Cancelled at their next check, leaving nothing half-written."""
+        me = current_process()
+        with self.ctx.catalog.unit_of_work() as session:
+            return rows_changed(
+                session.execute(
+                    update(JobRow)
+                    .where(
+                        JobRow.status == JobStatus.IN_PROGRESS,
+                        JobRow.host == me.host,
+                        JobRow.pid == me.pid,
+                        or_(JobRow.phase.is_(None), JobRow.phase.not_in(FINAL_PHASES)),
+                    )
+                    .values(cancel_requested=True, status=JobStatus.CANCELLING)
+                )
+            )
 
     def wait(self) -> None:
         for future in list(self._starting):
@@ -256,6 +282,10 @@ class Scheduler:
             return work()
         except RsvaultError as exc:
             report.errors.append(f"{exc.code.value}: {exc}")
+            return None
+        except Exception as exc:  # a defect: one item's bug must not stop the scheduler
+            log.exception("scheduler: unexpected failure")
+            report.errors.append(f"{Code.INTERNAL_ERROR.value}: {exc!r}")
             return None
 
     def _idle_seconds(self) -> float:

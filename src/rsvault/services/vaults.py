@@ -222,6 +222,11 @@ def check(ctx: ServiceContext, name: str, *, read_data: bool = False) -> CheckVi
 
 def prune(ctx: ServiceContext, name: str, grace: timedelta = DEFAULT_GRACE) -> PruneView:
     report = prune_vault(open_vault(ctx, name), grace)
+    with ctx.catalog.unit_of_work() as session:
+        row = VaultRepository(session).get(name)
+        if row is not None:  # the scheduler sweeps what this condemned once the grace is over
+            waiting = report.packs_condemned or report.records_waiting
+            row.sweep_due = ctx.clock.now() + grace if waiting else None
     return PruneView(
         name=name,
         packs_deleted=report.packs_deleted,

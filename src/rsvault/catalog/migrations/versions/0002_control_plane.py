@@ -40,6 +40,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("max_concurrent_backups", sa.Integer(), nullable=False, server_default="4")
         )
+        batch.add_column(_when("sweep_due"))
     _create_containers_and_policies()
     _create_items()
     _extend_jobs()
@@ -194,5 +195,6 @@ def downgrade() -> None:
     op.drop_table("policies")
     op.drop_table("containers")
     with op.batch_alter_table("vaults") as batch:
+        batch.drop_column("sweep_due")
         batch.drop_column("max_concurrent_backups")
         batch.drop_column("soft_delete_days")
