@@ -56,7 +56,8 @@ _EXIT_BY_CODE = {
 def main() -> None:
     tune_allocator()
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click hands back the code of a typer.Exit instead of exiting.
+        code = app(standalone_mode=False)
     except RsvaultError as error:
         show_error(error)
         sys.exit(_EXIT_BY_CODE.get(error.code, EXIT_FAILURE))
@@ -73,3 +74,4 @@ def main() -> None:
             traceback.print_exc()
         show_error(RsvaultError(Code.INTERNAL_ERROR, reason=f"{type(bug).__name__}: {bug}"))
         sys.exit(EXIT_FAILURE)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -25,19 +25,21 @@ _SKIP = ["document"]  # a table shows the summaries; `-o json` gives the documen
 _ITEM_COLUMNS = ["name", "kind", "protectionState", "lastBackupStatus", "nextRun"]
 
 
-def _document(path: Path) -> dict[str, Any]:
+def _document(path: Path, name: str) -> dict[str, Any]:
+    """The policy file: unreadable is a bad argument; not a JSON object is a bad policy."""
     try:
-        document = json.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise RsvaultError(
-            Code.INVALID_ARGUMENT, argument="--policy", reason=exc.strerror or str(exc)
-        ) from exc
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise RsvaultError(Code.INVALID_ARGUMENT, argument="--policy", reason=reason) from exc
+    try:
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RsvaultError(
-            Code.INVALID_ARGUMENT, argument="--policy", reason=f"not JSON: {exc}"
+            Code.POLICY_INVALID, name=name, field="$", reason=f"not JSON: {exc}"
         ) from exc
     if not isinstance(document, dict):
-        raise RsvaultError(Code.INVALID_ARGUMENT, argument="--policy", reason="not a JSON object")
+        raise RsvaultError(Code.POLICY_INVALID, name=name, field="$", reason="not a JSON object")
     return document
 
 
@@ -57,7 +59,9 @@ def create(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Create a policy from a JSON document."""
-    show_one(policies.create_policy(begin(output), vault_name, name, _document(policy)), _SKIP)
+    show_one(
+        policies.create_policy(begin(output), vault_name, name, _document(policy, name)), _SKIP
+    )
 
 
 @app.command("list")
@@ -82,7 +86,7 @@ def set_(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Change a policy; it applies at once to every item on it."""
-    show_one(policies.set_policy(begin(output), vault_name, name, _document(policy)), _SKIP)
+    show_one(policies.set_policy(begin(output), vault_name, name, _document(policy, name)), _SKIP)
 
 
 @app.command()

@@ -75,11 +75,11 @@ def disable(
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Stop protecting an item. Without a flag its recovery points are kept until deleted."""
+    ctx = begin(output, passphrase_file)
     if not yes:
         raise RsvaultError(
             Code.INVALID_ARGUMENT, argument="--yes", reason="stopping protection needs --yes"
         )
-    ctx = begin(output, passphrase_file)
     show_one(
         protection.disable(
             ctx,

@@ -84,9 +84,10 @@ def delete(
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Delete a vault. A vault that holds recovery points is kept unless --delete-backup-data."""
+    ctx = begin(output, passphrase_file)
     if not yes:
         raise RsvaultError(Code.INVALID_ARGUMENT, argument="--yes", reason="deleting needs --yes")
-    vaults.delete_vault(begin(output, passphrase_file), name, delete_backup_data=delete_backup_data)
+    vaults.delete_vault(ctx, name, delete_backup_data=delete_backup_data)
     stderr.print(f"Vault {name} deleted.")
 
 
