@@ -118,7 +118,8 @@ def test_enabling_an_ad_hoc_item_waits_for_its_lock(
     finish_job(ctx, holder, JobOutcome())
     protection.enable_for_files(ctx, VAULT, POLICY, [str(source)], "adhoc")
     row = item_row(ctx, "adhoc")
-    assert row.protection_state == ProtectionState.IR_PENDING  # until its first backup
+    # its ad hoc recovery point is its history: it is protected, not waiting for a first one
+    assert row.protection_state == ProtectionState.PROTECTED
     assert row.next_run is not None
 
 
