@@ -46,7 +46,15 @@ class ItemBackup:
     on_start: Callable[[Session, ItemRow], None] | None = None
 
     @classmethod
-    def of(cls, item: ItemRow, trigger: Trigger, kind: PointKind, **more: object) -> ItemBackup:
+    def of(
+        cls,
+        item: ItemRow,
+        trigger: Trigger,
+        kind: PointKind,
+        *,
+        retain_until: datetime | None = None,
+        on_start: Callable[[Session, ItemRow], None] | None = None,
+    ) -> ItemBackup:
         return cls(
             vault_name=item.vault_name,
             item_id=item.id,
@@ -55,7 +63,8 @@ class ItemBackup:
             excludes=list(item.source.get("excludes", [])),
             trigger=trigger,
             kind=kind,
-            **more,  # type: ignore[arg-type]
+            retain_until=retain_until,
+            on_start=on_start,
         )
 
 

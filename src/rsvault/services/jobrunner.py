@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -292,16 +293,17 @@ def _final_status(outcome: JobOutcome) -> JobStatus:
     return JobStatus.FAILED
 
 
-def _close_open_tasks(session: Session, job: str, status: str, now: object) -> None:
+def _close_open_tasks(session: Session, job: str, status: str, now: datetime) -> None:
     ending = {
         JobStatus.CANCELLED: TaskStatus.CANCELLED,
         JobStatus.FAILED: TaskStatus.FAILED,
     }.get(JobStatus(status), TaskStatus.SKIPPED)
     for task in session.scalars(select(JobTaskRow).where(JobTaskRow.job_name == job)):
         if task.status == TaskStatus.IN_PROGRESS:
-            task.status, task.end_time = ending, now  # type: ignore[assignment]
+            task.status = ending
+            task.end_time = now
         elif task.status == TaskStatus.NOT_STARTED:
-            task.status = ending if ending is not TaskStatus.SKIPPED else TaskStatus.SKIPPED
+            task.status = ending
 
 
 def _release_item(session: Session, job: JobRow, outcome: JobOutcome) -> None:
