@@ -70,6 +70,37 @@ def catalog_rows(home: Path) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
+def enable(
+    cli: Cli,
+    vault: str,
+    policy: str,
+    item: str,
+    *paths: Path,
+    excludes: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """`protection enable-for-files`, required to complete as a ConfigureBackup job."""
+    args: list[Any] = ["protection", "enable-for-files", "--vault-name", vault]
+    args += ["--policy-name", policy, "--item-name", item]
+    for path in paths:
+        args += ["--path", path]
+    for pattern in excludes:
+        args += ["--exclude", pattern]
+    job = cli.ok(*args)
+    assert job["operation"] == "ConfigureBackup", job
+    assert job["status"] == "Completed", job
+    assert job["item"] == item, job
+    return dict(job)
+
+
+def refused(cli: Cli, code: str, *args: Any, rc: int = 1) -> dict[str, Any]:
+    """The command fails with `code`, prints nothing on stdout and changes nothing."""
+    before = catalog_rows(cli.home)
+    result = cli.fails(code, *args, rc=rc)
+    assert result.out == "", result.describe()
+    assert catalog_rows(cli.home) == before, f"{args} changed the catalog"
+    return dict(result.error)
+
+
 def write_policy(path: Path, document: Any) -> Path:
     path.write_text(json.dumps(document), "utf-8")
     return path

@@ -16,6 +16,7 @@ from tests.e2e.controlplane import (
     catalog,
     catalog_rows,
     cli_for,
+    enable,
     parse_time,
     small_tree,
     write_policy,
@@ -71,18 +72,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
 
 def _enable(env: Env, item: str, seed: int) -> Path:
     source = small_tree(env.work / item, seed)
-    env.cli.ok(
-        "protection",
-        "enable-for-files",
-        "--vault-name",
-        VAULT,
-        "--policy-name",
-        POLICY,
-        "--item-name",
-        item,
-        "--path",
-        source,
-    )
+    enable(env.cli, VAULT, POLICY, item, source)
     return source
 
 
