@@ -5,20 +5,25 @@ nothing is due."""
 from __future__ import annotations
 
 import contextlib
+import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, finish, kill_hard
 from tests.e2e.controlplane import (
+    big_tree,
     catalog,
     catalog_rows,
     cli_for,
     enable,
     parse_time,
+    running_job,
     small_tree,
+    stopped,
+    wait_until,
     write_policy,
 )
 
@@ -120,3 +125,36 @@ def test_a_due_item_gets_one_scheduled_backup(env: Env) -> None:
     before = catalog_rows(env.cli.home)
     assert env.once()["started"] == []
     assert catalog_rows(env.cli.home) == before
+
+
+def test_sigterm_stops_the_scheduler_and_cancels_its_running_backup(env: Env) -> None:
+    # 256 MiB: the transfer lasts well beyond the quarter second a job takes to see a cancel.
+    source = big_tree(env.work / "stopping", seed=11, files=4, size=64 << 20)
+    enable(env.cli, VAULT, POLICY, "stopping", source)
+    env.make_due("stopping")
+    proc = env.cli.popen("scheduler", "run")
+    try:
+        name, _phase = wait_until(
+            lambda: _transferring(env.cli.home, "stopping"), proc, what="the scheduled transfer"
+        )
+        # Held while the stop is asked, so the backup cannot finish first on a fast machine.
+        with stopped(proc):
+            proc.send_signal(signal.SIGTERM)
+        done = finish(proc, timeout=60)
+    except BaseException:
+        kill_hard(proc)
+        raise
+    assert done.rc == 0, done.describe()
+    job = env.cli.ok("job", "show", "--vault-name", VAULT, "--name", name)
+    assert job["status"] == "Cancelled", job
+    assert job["trigger"] == "Scheduled", job
+    assert [t["status"] for t in job["subTasks"]] == ["Completed", "Cancelled"], job
+    item = env.item("stopping")
+    assert item["activeJob"] is None, item
+    assert item["recoveryPoints"] == 0, item
+    assert env.cli.ok("vault", "check", "--name", VAULT)["ok"] is True
+
+
+def _transferring(home: Path, item: str) -> tuple[str, str | None] | None:
+    found = running_job(home, item)
+    return found if found is not None and found[1] == "Transfer data to vault" else None

@@ -35,7 +35,7 @@ from rsvault.services.states import (
 from rsvault.services.views import JobView
 
 COMMIT_PHASE = "Committing"
-_CANCEL_POLL_SECONDS = 0.5
+_CANCEL_POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)

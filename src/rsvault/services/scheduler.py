@@ -188,14 +188,21 @@ class Scheduler:
             self._guarded(report, partial(self._retention, vault_name, report))
         return report
 
-    def run_forever(self, should_stop: Callable[[], bool] = lambda: False) -> None:
+    def run_forever(
+        self,
+        should_stop: Callable[[], bool] = lambda: False,
+        pause: Callable[[float], object] | None = None,
+    ) -> None:
+        """Tick until `should_stop`; between ticks `pause` (the clock's sleep by default; a
+        stop event's wait, so that a stop ends the pause at once)."""
+        nap = pause or self.ctx.clock.sleep
         while not should_stop():
             report = self.tick()
             for error in report.errors:
                 log.warning("scheduler: %s", error)
             idle_until = self.ctx.clock.monotonic() + self._idle_seconds()
             while not should_stop() and self.ctx.clock.monotonic() < idle_until:
-                self.ctx.clock.sleep(1.0)  # short naps, so a stop is noticed at once
+                nap(1.0)
 
     def cancel_running(self) -> int:
         """Ask this process's running jobs to cancel (a stop of the scheduler): they end

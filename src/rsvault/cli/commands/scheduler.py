@@ -39,7 +39,7 @@ def run(
             if report.errors:
                 raise typer.Exit(1)
         else:
-            scheduler.run_forever(stop.is_set)
+            scheduler.run_forever(stop.is_set, stop.wait)
     except KeyboardInterrupt:
         stop.set()
     finally:
