@@ -27,10 +27,6 @@ from rsvault.vault.repository import Vault
 DEFAULT_RETAIN = timedelta(days=30)
 
 
-def default_item_name() -> str:
-    return this_machine()
-
-
 @dataclass(frozen=True)
 class ItemBackup:
     """What one backup of a files item needs, read from its row before the job starts."""
@@ -150,7 +146,7 @@ def run_files_backup(
     absolute = [os.path.abspath(p) for p in paths]
     with ctx.catalog.unit_of_work() as session:
         row = adhoc_files_item(
-            session, vault_name, item or default_item_name(), (absolute, excludes), ctx.clock.now()
+            session, vault_name, item or this_machine(), (absolute, excludes), ctx.clock.now()
         )
         _check_adhoc(row, absolute)
         row.source = {"paths": absolute, "excludes": list(excludes)}

@@ -31,25 +31,16 @@ def next_run_of(policy: Policy, after: datetime) -> datetime:
     return next_runs(policy.schedule, after, 1)[0]
 
 
-def _points() -> Any:
-    return (
-        select(
-            RecoveryPointRow.item_id.label("item_id"),
-            func.count().label("count"),
-            func.max(RecoveryPointRow.time).label("latest"),
-        )
-        .group_by(RecoveryPointRow.item_id)
-        .subquery()
-    )
-
-
 def _query() -> Select[Any]:
-    points = _points()
+    # Per item, through the (item_id, time) index: a GROUP BY over every recovery point of
+    # every vault would be read whole for each listing.
+    of_item = RecoveryPointRow.item_id == ItemRow.id
+    count = select(func.count()).where(of_item).scalar_subquery()
+    latest = select(func.max(RecoveryPointRow.time)).where(of_item).scalar_subquery()
     return (
-        select(ItemRow, ContainerRow.name, PolicyRow.name, points.c.count, points.c.latest)
+        select(ItemRow, ContainerRow.name, PolicyRow.name, count, latest)
         .join(ContainerRow, ContainerRow.id == ItemRow.container_id)
         .outerjoin(PolicyRow, PolicyRow.id == ItemRow.policy_id)
-        .outerjoin(points, points.c.item_id == ItemRow.id)
         .order_by(ItemRow.name)
     )
 

@@ -22,13 +22,12 @@ from rsvault.catalog.models import ItemRow, JobRow, JobTaskRow
 from rsvault.engine.progress import Progress, ProgressSink
 from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.services.context import ServiceContext
-from rsvault.services.jobs import job_view, reconcile_lost_jobs
+from rsvault.services.jobs import job_view, note_backup_end, reconcile_lost_jobs
 from rsvault.services.liveness import current_process
 from rsvault.services.recoverypoints import RecoveryPointFacts, record_recovery_point
 from rsvault.services.states import (
     JobStatus,
     Operation,
-    ProtectionState,
     TaskStatus,
     Trigger,
 )
@@ -314,23 +313,6 @@ def _release_item(session: Session, job: JobRow, outcome: JobOutcome) -> None:
         item.active_job = None
     if job.operation != Operation.BACKUP or job.status == JobStatus.CANCELLED:
         return
-    item.last_backup_time = job.start_time
-    item.last_backup_status = job.status
-    item.last_error_code = job.error_code
     if outcome.recovery_point is not None:
         record_recovery_point(session, item, outcome.recovery_point)
-    _update_health(item, failed=job.status == JobStatus.FAILED)
-
-
-def _update_health(item: ItemRow, *, failed: bool) -> None:
-    state = ProtectionState(item.protection_state)
-    if state not in (
-        ProtectionState.IR_PENDING,
-        ProtectionState.PROTECTED,
-        ProtectionState.PROTECTION_ERROR,
-    ):
-        return  # a stopped item keeps its state; its last backup still counts
-    if failed:
-        item.protection_state = ProtectionState.PROTECTION_ERROR
-    else:
-        item.protection_state = ProtectionState.PROTECTED
+    note_backup_end(item, job)

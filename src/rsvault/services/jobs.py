@@ -11,11 +11,13 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from rsvault.catalog.database import rows_changed
-from rsvault.catalog.models import ItemRow, JobRow, JobTaskRow, VaultRow
+from rsvault.catalog.models import ItemRow, JobRow, JobTaskRow
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
+from rsvault.services.inventory import vault_row
 from rsvault.services.liveness import is_lost
 from rsvault.services.states import (
+    ACTIVE_STATES,
     RUNNING,
     ItemKind,
     JobStatus,
@@ -34,42 +36,22 @@ DEFAULT_LIST_WINDOW = timedelta(days=7)
 _WAIT_POLL_SECONDS = 0.5
 
 
-def job_view(session: Session, row: JobRow, *, with_tasks: bool = True) -> JobView:
-    tasks: list[dict[str, object]] = []
-    if with_tasks:
-        query = select(JobTaskRow).where(JobTaskRow.job_name == row.name)
-        tasks = [
-            {
-                "name": t.name,
-                "status": t.status,
-                "startTime": iso_or_none(t.start_time),
-                "endTime": iso_or_none(t.end_time),
-            }
-            for t in session.scalars(query.order_by(JobTaskRow.position))
-        ]
-    return JobView(
-        name=row.name,
-        operation=row.operation,
-        status=row.status,
-        vault_name=row.vault_name,
-        item=row.item,
-        start_time=iso(row.start_time),
-        end_time=iso_or_none(row.end_time),
-        duration=round((row.end_time - row.start_time).total_seconds(), 1)
-        if row.end_time
-        else None,
-        trigger=row.trigger,
-        phase=row.phase,
-        error_code=row.error_code,
-        error_message=row.error_message,
-        recovery_point=row.recovery_point,
-        bytes_read=row.bytes_read or 0,
-        bytes_transferred=row.bytes_transferred or 0,
-        bytes_stored=row.bytes_stored or 0,
-        sub_tasks=tasks,
-        stats=dict(row.stats or {}),
-        warnings=list(row.warnings or []),
-    )
+def job_view(session: Session, row: JobRow) -> JobView:
+    """Everything about a job: its summary, sub-tasks, stats and warnings."""
+    query = select(JobTaskRow).where(JobTaskRow.job_name == row.name)
+    view = _summary_view(row)
+    view.sub_tasks = [
+        {
+            "name": t.name,
+            "status": t.status,
+            "startTime": iso_or_none(t.start_time),
+            "endTime": iso_or_none(t.end_time),
+        }
+        for t in session.scalars(query.order_by(JobTaskRow.position))
+    ]
+    view.stats = dict(row.stats or {})
+    view.warnings = list(row.warnings or [])
+    return view
 
 
 @dataclass(frozen=True)
@@ -94,7 +76,7 @@ def list_jobs(
     if wanted.operation:
         query = query.where(JobRow.operation == wanted.operation)
     with ctx.catalog.unit_of_work() as session:
-        _vault(session, vault_name)
+        vault_row(session, vault_name)
         rows = session.execute(query.order_by(JobRow.start_time.desc())).all()
     return [_summary_view(row) for row in rows]
 
@@ -120,7 +102,7 @@ _SUMMARY = (
 )
 
 
-def _summary_view(row: Any) -> JobView:  # a Row of the _SUMMARY columns
+def _summary_view(row: Any) -> JobView:  # a JobRow, or a Row of the _SUMMARY columns
     ended = row.end_time
     return JobView(
         name=row.name,
@@ -136,9 +118,9 @@ def _summary_view(row: Any) -> JobView:  # a Row of the _SUMMARY columns
         error_code=row.error_code,
         error_message=row.error_message,
         recovery_point=row.recovery_point,
-        bytes_read=row.bytes_read,
-        bytes_transferred=row.bytes_transferred,
-        bytes_stored=row.bytes_stored,
+        bytes_read=row.bytes_read or 0,
+        bytes_transferred=row.bytes_transferred or 0,
+        bytes_stored=row.bytes_stored or 0,
     )
 
 
@@ -229,22 +211,24 @@ def _fail_lost(session: Session, row: JobRow, now: datetime) -> None:
     if item.active_job == row.name:
         item.active_job = None
     if row.operation == Operation.BACKUP:
-        item.last_backup_time = row.start_time
-        item.last_backup_status = JobStatus.FAILED
-        item.last_error_code = row.error_code
-        if item.protection_state in (ProtectionState.IR_PENDING, ProtectionState.PROTECTED):
-            item.protection_state = ProtectionState.PROTECTION_ERROR
+        note_backup_end(item, row)
 
 
-def _vault(session: Session, name: str) -> VaultRow:
-    row = session.get(VaultRow, name)
-    if row is None:
-        raise RsvaultError(Code.VAULT_NOT_FOUND, name=name)
-    return row
+def note_backup_end(item: ItemRow, job: JobRow) -> None:
+    """An ended Backup job's mark on its item: the last backup, and its health while it is
+    protected (a stopped item keeps its state; its last backup still counts)."""
+    item.last_backup_time = job.start_time
+    item.last_backup_status = job.status
+    item.last_error_code = job.error_code
+    if item.protection_state in ACTIVE_STATES:
+        failed = job.status == JobStatus.FAILED
+        item.protection_state = (
+            ProtectionState.PROTECTION_ERROR if failed else ProtectionState.PROTECTED
+        )
 
 
 def _job(session: Session, vault_name: str, name: str) -> JobRow:
-    _vault(session, vault_name)
+    vault_row(session, vault_name)
     row = session.get(JobRow, name)
     if row is None or row.vault_name != vault_name:
         raise RsvaultError(Code.JOB_NOT_FOUND, name=name, vault=vault_name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Select, delete, exists, select
 from sqlalchemy.orm import Session, aliased
@@ -20,8 +20,8 @@ from rsvault.services.context import ServiceContext
 from rsvault.services.inventory import vault_row
 from rsvault.services.jobrunner import JobHandle, JobOutcome, JobSpec, run_job
 from rsvault.services.states import DeleteState, Operation, ProtectionState, Trigger
+from rsvault.services.vaults import prune_and_schedule_sweep
 from rsvault.services.views import JobView
-from rsvault.vault.prune import DEFAULT_GRACE, PruneReport, prune_vault
 from rsvault.vault.repository import Vault
 
 _CHUNK = 500  # names per DELETE … IN (…): well under SQLite's parameter limit
@@ -134,19 +134,6 @@ def purge_due_items(
     if prune and ids:
         prune_and_schedule_sweep(ctx, vault_name, vault)
     return len(ids)
-
-
-def prune_and_schedule_sweep(
-    ctx: ServiceContext, vault_name: str, vault: Vault, grace: timedelta = DEFAULT_GRACE
-) -> PruneReport:
-    """Prune, and remember when what it condemned may be swept, so the scheduler comes back
-    then even if nothing else expires."""
-    report = prune_vault(vault, grace)
-    waiting = report.packs_condemned or report.records_waiting
-    with ctx.catalog.unit_of_work() as session:
-        row = vault_row(session, vault_name)
-        row.sweep_due = ctx.clock.now() + grace if waiting else None
-    return report
 
 
 def vaults_to_sweep(session: Session, now: datetime) -> list[str]:

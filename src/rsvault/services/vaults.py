@@ -17,7 +17,7 @@ from rsvault.storage import LocalStore
 from rsvault.vault.check import check_vault
 from rsvault.vault.lease import LeaseKind
 from rsvault.vault.manifest import MANIFEST_PREFIX
-from rsvault.vault.prune import DEFAULT_GRACE, prune_vault
+from rsvault.vault.prune import DEFAULT_GRACE, PruneReport, prune_vault
 from rsvault.vault.repository import Vault
 
 # Azure's enhanced soft delete keeps deleted data 14 to 180 days; 0 turns soft delete off.
@@ -159,6 +159,20 @@ def delete_vault(ctx: ServiceContext, name: str, *, delete_backup_data: bool = F
             repo.delete(found)
 
 
+def prune_and_schedule_sweep(
+    ctx: ServiceContext, name: str, vault: Vault, grace: timedelta = DEFAULT_GRACE
+) -> PruneReport:
+    """Prune, and remember when what it condemned may be swept, so the scheduler comes back
+    then even if nothing else expires."""
+    report = prune_vault(vault, grace)
+    waiting = report.packs_condemned or report.records_waiting
+    with ctx.catalog.unit_of_work() as session:
+        row = VaultRepository(session).get(name)
+        if row is not None:
+            row.sweep_due = ctx.clock.now() + grace if waiting else None
+    return report
+
+
 def update_vault(
     ctx: ServiceContext,
     name: str,
@@ -221,12 +235,7 @@ def check(ctx: ServiceContext, name: str, *, read_data: bool = False) -> CheckVi
 
 
 def prune(ctx: ServiceContext, name: str, grace: timedelta = DEFAULT_GRACE) -> PruneView:
-    report = prune_vault(open_vault(ctx, name), grace)
-    with ctx.catalog.unit_of_work() as session:
-        row = VaultRepository(session).get(name)
-        if row is not None:  # the scheduler sweeps what this condemned once the grace is over
-            waiting = report.packs_condemned or report.records_waiting
-            row.sweep_due = ctx.clock.now() + grace if waiting else None
+    report = prune_and_schedule_sweep(ctx, name, open_vault(ctx, name), grace)
     return PruneView(
         name=name,
         packs_deleted=report.packs_deleted,
