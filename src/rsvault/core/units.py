@@ -5,6 +5,7 @@ from __future__ import annotations
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
+TiB = 1024 * GiB
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 

@@ -12,6 +12,7 @@ from rsvault.errors.docgen import render
 
 REPO = Path(__file__).resolve().parents[3]
 CATEGORIES = {"vault", "storage", "encryption", "backup", "restore", "jobs", "config", "internal"}
+CATEGORIES |= {"hypervisor", "vm-state", "agent", "snapshot", "extension"}
 ENTRIES = sorted(catalog().values(), key=lambda e: e.code)
 
 

@@ -1,0 +1,1 @@
+"""Virtual machines on libvirt/QEMU hosts: domains, guest agent, checkpoints, NBD exports."""
