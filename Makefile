@@ -6,7 +6,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck contracts pytest install bench bench-control-plane errors-doc clean
+.PHONY: demo test check lint typecheck contracts pytest install bench bench-control-plane bench-vm errors-doc clean
 
 $(STAMP): pyproject.toml scripts/bootstrap
 	bash scripts/bootstrap
@@ -40,6 +40,10 @@ errors-doc: $(STAMP)
 bench: $(STAMP)
 	bash bench/install-peers
 	$(PY) bench/run.py
+
+bench-vm: $(STAMP)
+	bash bench/install-peers
+	$(PY) bench/vm.py
 
 bench-control-plane: $(STAMP)
 	cd bench && ../$(PY) controlplane.py

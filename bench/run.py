@@ -210,7 +210,10 @@ def describe_tools(record: RunRecord, tools: list[Tool]) -> None:
 def write_outputs(record: RunRecord, out: Path, work: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     old = out.read_text() if out.exists() else ""
-    out.write_text(sections.carry_over(old, report.render(record), "control-plane"))
+    page = report.render(record)
+    for name in ("control-plane", "vm"):  # sections other benchmarks write
+        page = sections.carry_over(old, page, name)
+    out.write_text(page)
     (work / "results.json").write_text(json.dumps(dataclasses.asdict(record), indent=2))
     log(f"report: {out}")
 
