@@ -79,6 +79,7 @@ class LibvirtDaemons:
             if shutil.which(program) is None:
                 raise LibvirtNotAvailable(f"{program} not found: {INSTALL_HINT}")
         _silence_libvirt_errors()
+        _kvm_node_as_debian_sets_it()
         if _answers(self.uri):
             return self
         atexit.register(self.stop)
@@ -114,6 +115,26 @@ class LibvirtDaemons:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         self.started.clear()
+
+
+def _kvm_node_as_debian_sets_it() -> None:
+    """/dev/kvm as udev leaves it on Debian: root:kvm 0660 (QEMU's user is in group kvm).
+
+    This machine has no udev, and its /dev/kvm is root:root 0600. QEMU's capability probe
+    then sees KVM while QEMU's user cannot open it, so libvirt judges its capability cache
+    stale on every call and probes QEMU again: defining one domain took minutes. The domains
+    here still run under TCG (type 'qemu'); this only makes libvirt's view consistent.
+    """
+    kvm = Path("/dev/kvm")
+    if not kvm.exists():
+        return
+    import grp
+
+    with contextlib.suppress(KeyError, OSError):
+        gid = grp.getgrnam("kvm").gr_gid
+        if kvm.stat().st_gid != gid or kvm.stat().st_mode & 0o060 != 0o060:
+            os.chown(kvm, 0, gid)
+            kvm.chmod(0o660)
 
 
 def _silence_libvirt_errors() -> None:

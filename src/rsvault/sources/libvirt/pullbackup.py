@@ -181,9 +181,24 @@ def _checkpoint_xml(name: str, disks: list[DiskInfo], domain: Any) -> str:
 def _begin_error(vm: str, exc: libvirt.libvirtError) -> RsvaultError:
     message = message_of(exc)
     lowered = message.lower()
-    if "job" in lowered and ("active" in lowered or "another" in lowered or "running" in lowered):
+    busy = ("active", "another", "running", "state change lock")
+    if ("job" in lowered or "lock" in lowered) and any(word in lowered for word in busy):
         return RsvaultError(Code.BACKUP_OPERATION_IN_PROGRESS, item=vm, detail=message)
     return RsvaultError(Code.SNAPSHOT_FAILED, vm=vm, reason=message)
+
+
+def refuse_if_busy(domain: Any, vm: str) -> None:
+    """Another job (someone else's backup, a migration) would hold libvirt's lock for 30 s."""
+    try:
+        job_type = domain.jobInfo()[0]
+    except libvirt.libvirtError:
+        return  # a shut-off domain has no job
+    if job_type != libvirt.VIR_DOMAIN_JOB_NONE:
+        raise RsvaultError(
+            Code.BACKUP_OPERATION_IN_PROGRESS,
+            item=vm,
+            detail="libvirt reports a job running on the domain (virsh domjobinfo)",
+        )
 
 
 def bitmap_problem(exc: RsvaultError) -> bool:
