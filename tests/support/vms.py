@@ -160,9 +160,11 @@ def zero_into(domain: Any, target: str, offset: int, length: int) -> None:
 
 def read_disk(path: Path, fmt: str) -> bytes:
     """The disk's current guest-visible bytes, read from the host while QEMU runs."""
-    out = subprocess.run(
-        ["qemu-img", "convert", "-U", "-f", fmt, "-O", "raw", str(path), "/dev/stdout"],
-        check=True,
-        capture_output=True,
-    )
-    return out.stdout
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as scratch:
+        raw = Path(scratch) / "disk.raw"
+        subprocess.run(
+            ["qemu-img", "convert", "-U", "-f", fmt, "-O", "raw", str(path), str(raw)],
+            check=True,
+            capture_output=True,
+        )
+        return raw.read_bytes()

@@ -15,6 +15,7 @@ from rsvault.cli.commands import (
     item,
     job,
     policy,
+    protectableitem,
     protection,
     recoverypoint,
     restore,
@@ -39,6 +40,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(protection.app, name="protection")
 app.add_typer(item.app, name="item")
 app.add_typer(container.app, name="container")
+app.add_typer(protectableitem.app, name="protectable-item")
 app.add_typer(job.app, name="job")
 app.add_typer(scheduler.app, name="scheduler")
 

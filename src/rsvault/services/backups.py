@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,17 +30,26 @@ DEFAULT_RETAIN = timedelta(days=30)
 
 @dataclass(frozen=True)
 class ItemBackup:
-    """What one backup of a files item needs, read from its row before the job starts."""
+    """What one backup of an item needs, read from its row before the job starts."""
 
     vault_name: str
     item_id: int
     item_name: str
-    paths: Sequence[str]
-    excludes: Sequence[str]
+    item_kind: str
+    container_id: int
+    source: Mapping[str, Any]
     trigger: Trigger
     kind: PointKind
     retain_until: datetime | None = None
     on_start: Callable[[Session, ItemRow], None] | None = None
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self.source.get("paths", []))
+
+    @property
+    def excludes(self) -> list[str]:
+        return list(self.source.get("excludes", []))
 
     @classmethod
     def of(
@@ -55,8 +65,9 @@ class ItemBackup:
             vault_name=item.vault_name,
             item_id=item.id,
             item_name=item.name,
-            paths=list(item.source.get("paths", [])),
-            excludes=list(item.source.get("excludes", [])),
+            item_kind=item.kind,
+            container_id=item.container_id,
+            source=dict(item.source),
             trigger=trigger,
             kind=kind,
             retain_until=retain_until,
@@ -87,6 +98,10 @@ def run_item_backup(
             result = backup_files(vault, request, job.watch(progress, any_thread=True))
         return _outcome(backup, result, job.name)
 
+    if backup.item_kind == ItemKind.VM:
+        from rsvault.services.vmbackup import vm_backup_work  # libvirt loads for VMs only
+
+        return run_job(ctx, spec, vm_backup_work(ctx, backup, vault, progress))
     return run_job(ctx, spec, work)
 
 

@@ -11,7 +11,7 @@ from rsvault.services.inventory import vault_row
 from rsvault.services.views import ContainerView, iso
 
 
-def _view(row: ContainerRow, items: int) -> ContainerView:
+def container_view(row: ContainerRow, items: int) -> ContainerView:
     return ContainerView(
         name=row.name,
         vault_name=row.vault_name,
@@ -19,6 +19,7 @@ def _view(row: ContainerRow, items: int) -> ContainerView:
         items=items,
         max_concurrent_backups=row.max_concurrent_backups,
         registered=iso(row.registered),
+        uri=row.uri,
     )
 
 
@@ -36,7 +37,7 @@ def list_containers(ctx: ServiceContext, vault_name: str) -> list[ContainerView]
     )
     with ctx.catalog.unit_of_work() as session:
         vault_row(session, vault_name)
-        return [_view(row, n or 0) for row, n in session.execute(query)]
+        return [container_view(row, n or 0) for row, n in session.execute(query)]
 
 
 def update_container(
@@ -57,4 +58,4 @@ def update_container(
             raise RsvaultError(Code.CONTAINER_NOT_FOUND, name=name, vault=vault_name)
         row.max_concurrent_backups = max_concurrent_backups
         items = session.scalar(select(func.count()).where(ItemRow.container_id == row.id)) or 0
-        return _view(row, items)
+        return container_view(row, items)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -84,7 +85,7 @@ def enable_for_files(
         item_id = item.id
         state = _protected_state(session, item_id)
     # An existing item (an ad hoc one, with its history) changes only once the job holds it.
-    return _configure(ctx, vault_name, item_id, name, policy_id, state, source)
+    return configure_item(ctx, vault_name, item_id, name, policy_id, state, source)
 
 
 def _protected_state(session: Session, item_id: int) -> ProtectionState:
@@ -118,14 +119,14 @@ def _refuse_protected_elsewhere(session: Session, vault_name: str, name: str) ->
         raise RsvaultError(Code.ITEM_ALREADY_PROTECTED, name=name, vault=other)
 
 
-def _configure(
+def configure_item(
     ctx: ServiceContext,
     vault_name: str,
     item_id: int,
     name: str,
     policy_id: int,
     state: ProtectionState,
-    source: dict[str, list[str]] | None = None,
+    source: dict[str, Any] | None = None,
 ) -> JobView:
     """Put the item in `state` under the policy, in the job, so a refused start changes nothing."""
     spec = JobSpec(vault_name, Operation.CONFIGURE_BACKUP, item_id=item_id, item_name=name)
@@ -281,7 +282,7 @@ def resume(
             )
         state = _protected_state(session, item.id)
         item_id = item.id
-    return _configure(ctx, vault_name, item_id, item_name, policy_id, state)
+    return configure_item(ctx, vault_name, item_id, item_name, policy_id, state)
 
 
 def undelete(ctx: ServiceContext, vault_name: str, item_name: str) -> JobView:

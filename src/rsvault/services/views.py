@@ -108,6 +108,7 @@ class ContainerView(View):
     items: int
     max_concurrent_backups: int
     registered: str
+    uri: str | None = None
 
 
 @dataclass
@@ -164,3 +165,36 @@ class KeySlotView(View):
     label: str
     created: str
     current: bool = False
+
+
+@dataclass
+class VmDiskView(View):
+    target: str
+    size: int
+    format: str | None
+    path: str | None
+    changed_block_tracking: bool
+
+
+@dataclass
+class ProtectableItemView(View):
+    name: str
+    container: str
+    state: str
+    vcpus: int
+    memory_mib: int
+    guest_agent_channel: bool
+    disks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class VmCheckView(View):
+    name: str
+    container: str
+    protected: bool
+    vault_name: str | None
+    item_name: str | None
+    state: str
+    guest_agent_channel: bool
+    disks: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
