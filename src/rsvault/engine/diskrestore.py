@@ -78,7 +78,7 @@ def restore_disks(
 def _chosen_disks(manifest: Manifest, wanted: Sequence[str]) -> list[dict[str, Any]]:
     disks = disk_layout(manifest)
     for disk in disks:
-        if not TARGET_PATTERN.match(str(disk.get("target", ""))):
+        if not TARGET_PATTERN.fullmatch(str(disk.get("target", ""))):
             raise RsvaultError(
                 Code.VAULT_DATA_CORRUPT,
                 object=f"manifest {manifest.name}",
@@ -98,14 +98,18 @@ def output_path(request: DiskRestoreRequest, target: str) -> Path:
 def _check_target(request: DiskRestoreRequest, disks: list[dict[str, Any]]) -> None:
     folder = request.target_dir
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise RsvaultError(Code.RESTORE_TARGET_NOT_WRITABLE, path=str(folder))
+        raise RsvaultError(
+            Code.RESTORE_TARGET_NOT_WRITABLE,
+            target=str(folder),
+            reason="not a folder this process may write into",
+        )
     for disk in disks:
         path = output_path(request, disk["target"])
         if path.exists() or path.is_symlink():
             raise RsvaultError(
                 Code.RESTORE_TARGET_NOT_WRITABLE,
-                path=str(path),
-                detail="a file of that name exists; rsvault never overwrites a disk image",
+                target=str(path),
+                reason="a file of that name exists, and rsvault never overwrites a disk image",
             )
 
 

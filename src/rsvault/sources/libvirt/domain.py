@@ -12,7 +12,7 @@ import libvirt
 
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 # Disk targets name files of a restore: only plain device names are accepted from anywhere.
-TARGET_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,15}$")
+TARGET_PATTERN = re.compile(r"[a-z][a-z0-9]{1,15}")  # use with fullmatch
 
 _STATES = {
     libvirt.VIR_DOMAIN_NOSTATE: "nostate",

@@ -29,6 +29,6 @@ def convert_image(source: Path, destination: Path, image_format: str) -> None:
         destination.unlink(missing_ok=True)
         raise RsvaultError(
             Code.RESTORE_TARGET_NOT_WRITABLE,
-            path=str(destination),
-            detail=result.stderr.strip() or f"qemu-img exited {result.returncode}",
+            target=str(destination),
+            reason=result.stderr.strip() or f"qemu-img exited {result.returncode}",
         )
