@@ -2,51 +2,68 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
+from typing import Any
 
 import click
 import typer
+from typer.core import TyperGroup
 
-from rsvault.cli.commands import (
-    backup,
-    container,
-    item,
-    job,
-    policy,
-    protectableitem,
-    protection,
-    recoverypoint,
-    restore,
-    scheduler,
-    vault,
-)
 from rsvault.cli.memory import tune_allocator
 from rsvault.cli.render import show_error
 from rsvault.errors import Code, RsvaultError
 
-app = typer.Typer(
+# Each group's module is imported only when the group runs: `rsvault job list` does not pay
+# for libvirt, the files engine or the restore pipelines.
+GROUPS: dict[str, str] = {  # command group → its module in rsvault.cli.commands
+    "vault": "vault",
+    "backup": "backup",
+    "recoverypoint": "recoverypoint",
+    "restore": "restore",
+    "policy": "policy",
+    "protection": "protection",
+    "protectable-item": "protectableitem",
+    "item": "item",
+    "container": "container",
+    "job": "job",
+    "scheduler": "scheduler",
+}
+
+
+class LazyGroups(TyperGroup):
+    """Typer's own group (Typer bundles its click), with the groups loaded on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(GROUPS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in GROUPS:
+            return None
+        module = importlib.import_module(f"rsvault.cli.commands.{GROUPS[cmd_name]}")
+        command = typer.main.get_command(module.app)
+        command.name = cmd_name
+        return command
+
+
+app = LazyGroups(
     name="rsvault",
     help="Self-hosted backup for virtual machines and Linux servers.",
     no_args_is_help=True,
-    pretty_exceptions_enable=False,
 )
-app.add_typer(vault.app, name="vault")
-app.add_typer(backup.app, name="backup")
-app.add_typer(recoverypoint.app, name="recoverypoint")
-app.add_typer(restore.app, name="restore")
-app.add_typer(policy.app, name="policy")
-app.add_typer(protection.app, name="protection")
-app.add_typer(item.app, name="item")
-app.add_typer(container.app, name="container")
-app.add_typer(protectableitem.app, name="protectable-item")
-app.add_typer(job.app, name="job")
-app.add_typer(scheduler.app, name="scheduler")
+
 
 # Exit codes scripts can rely on (restic's numbering where the meaning matches).
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+# Usage errors come from Typer's bundled click (its ClickException is not exported by name)
+# or from the click package that a command may raise from.
+USAGE_ERRORS: tuple[type[Exception], ...] = (
+    click.ClickException,
+    *(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
+)
 _EXIT_BY_CODE = {
     Code.VAULT_NOT_FOUND: 10,
     Code.VAULT_LOCKED: 11,
@@ -59,17 +76,17 @@ def main() -> None:
     tune_allocator()
     try:
         # Without standalone mode click hands back the code of a typer.Exit instead of exiting.
-        code = app(standalone_mode=False)
+        code = app.main(prog_name="rsvault", standalone_mode=False)
     except RsvaultError as error:
         show_error(error)
         sys.exit(_EXIT_BY_CODE.get(error.code, EXIT_FAILURE))
-    except click.exceptions.Exit as done:
+    except (click.exceptions.Exit, typer.Exit) as done:
         sys.exit(done.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
         show_error(RsvaultError(Code.OPERATION_CANCELLED))
         sys.exit(130)
-    except click.ClickException as usage:
-        usage.show()
+    except USAGE_ERRORS as usage:
+        usage.show()  # type: ignore[attr-defined]
         sys.exit(EXIT_USAGE)
     except Exception as bug:  # a defect, still reported in the one shape scripts expect
         if os.environ.get("RSVAULT_DEBUG"):
