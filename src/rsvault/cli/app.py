@@ -43,7 +43,7 @@ class LazyGroups(TyperGroup):
         if cmd_name not in GROUPS:
             return None
         module = importlib.import_module(f"rsvault.cli.commands.{GROUPS[cmd_name]}")
-        command = typer.main.get_command(module.app)
+        command = typer.main.get_group(module.app)
         command.name = cmd_name
         return command
 

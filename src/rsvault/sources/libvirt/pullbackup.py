@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class PullBackup:
         """Stop the job (the exports close) and remove the socket and scratch files."""
         with contextlib.suppress(libvirt.libvirtError):
             self.domain.abortJob()
+        _wait_until_no_job(self.domain)
         for entry in self.workdir.iterdir():
             with contextlib.suppress(OSError):
                 entry.unlink()
@@ -187,13 +189,27 @@ def _begin_error(vm: str, exc: libvirt.libvirtError) -> RsvaultError:
     return RsvaultError(Code.SNAPSHOT_FAILED, vm=vm, reason=message)
 
 
+_ACTIVE_JOBS = (libvirt.VIR_DOMAIN_JOB_BOUNDED, libvirt.VIR_DOMAIN_JOB_UNBOUNDED)
+JOB_END_WAIT_S = 30.0
+
+
+def _active_job(domain: Any) -> bool:
+    try:
+        return domain.jobInfo()[0] in _ACTIVE_JOBS
+    except libvirt.libvirtError:
+        return False  # a shut-off domain has no job
+
+
+def _wait_until_no_job(domain: Any) -> None:
+    """An aborted backup job ends asynchronously; the next backup must not find it."""
+    deadline = time.monotonic() + JOB_END_WAIT_S
+    while _active_job(domain) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def refuse_if_busy(domain: Any, vm: str) -> None:
     """Another job (someone else's backup, a migration) would hold libvirt's lock for 30 s."""
-    try:
-        job_type = domain.jobInfo()[0]
-    except libvirt.libvirtError:
-        return  # a shut-off domain has no job
-    if job_type != libvirt.VIR_DOMAIN_JOB_NONE:
+    if _active_job(domain):
         raise RsvaultError(
             Code.BACKUP_OPERATION_IN_PROGRESS,
             item=vm,
