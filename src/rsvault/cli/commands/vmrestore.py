@@ -17,18 +17,9 @@ import typer
 from rsvault.cli.progressbar import progress_bar
 from rsvault.cli.render import show_list, show_one, stdout
 from rsvault.cli.session import CURRENT, OutputFormat, OutputOption, PassphraseFileOption, begin
-from rsvault.services.vmrecreate import (
-    MOUNT_HOURS,
-    CreateVmOptions,
-    MountRequest,
-    MountView,
-    list_files,
-    mount_rp,
-    run_create_vm,
-    run_extract_files,
-    run_replace_disks,
-    unmount_rp,
-)
+from rsvault.services.vmfilerecovery import list_files, run_extract_files
+from rsvault.services.vmmounts import MOUNT_HOURS, MountRequest, MountView, mount_rp, unmount_rp
+from rsvault.services.vmrecreate import CreateVmOptions, run_create_vm, run_replace_disks
 
 VaultOption = Annotated[str, typer.Option("--vault-name", "-v", help="Vault name.")]
 ItemOption = Annotated[
