@@ -38,10 +38,20 @@ def _cell(key: str, value: Any) -> str:
     if key in _BYTES and isinstance(value, int):
         return format_bytes(value)
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
+        return ", ".join(
+            _disk(v) if isinstance(v, dict) and "target" in v else str(v) for v in value
+        )
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)
+
+
+def _disk(disk: dict[str, Any]) -> str:
+    """A VM disk in a table cell: "vda qcow2 20.0 GiB"."""
+    size = disk.get("size")
+    parts = [str(disk["target"]), str(disk.get("format") or "")]
+    parts.append(format_bytes(size) if isinstance(size, int) else "")
+    return " ".join(p for p in parts if p)
 
 
 def show_list(views: Sequence[View], columns: Sequence[str]) -> None:
