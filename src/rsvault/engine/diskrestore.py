@@ -40,7 +40,7 @@ class DiskRestoreRequest:
     disks: Sequence[str] = ()  # empty: every disk of the recovery point
     image_format: str = "raw"  # or qcow2
     name_prefix: str = ""
-    workers: int = 4
+    workers: int = 8  # reads and writes wait on the disk more than on the CPU
 
 
 @dataclass(frozen=True)

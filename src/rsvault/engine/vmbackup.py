@@ -65,7 +65,7 @@ def backup_vm(
         parents = parent_segments(vault, parent, vault.readable(index))
         counter = ProgressCounter(progress, "backup")
         counter.bytes_total = sum(d.size for d in request.disks)
-        writer = vault.chunk_writer(index)
+        writer = vault.disk_chunk_writer(index)
         run = DiskBackupRun(vault, writer, index, counter, request.workers, should_stop)
         stats: list[DiskStats] = []
         try:

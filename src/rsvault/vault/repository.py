@@ -48,7 +48,9 @@ class Vault:
         self.config = config
         self.clock = clock
         self._master = master
-        self.sealer = Sealer(VaultKeys.derive(master), config.compression_level)
+        keys = VaultKeys.derive(master)
+        self.sealer = Sealer(keys, config.compression_level)
+        self._disk_sealer = Sealer(keys, config.disk_compression_level)
 
     # lifecycle
 
@@ -147,6 +149,10 @@ class Vault:
 
     def chunk_writer(self, index: Index) -> ChunkWriter:
         return ChunkWriter(self.store, self.sealer, index, self.config.pack_target)
+
+    def disk_chunk_writer(self, index: Index) -> ChunkWriter:
+        """A writer for disk images: the same format, a faster compression level."""
+        return ChunkWriter(self.store, self._disk_sealer, index, self.config.pack_target)
 
     def file_chunker(self) -> ContentChunker:
         c = self.config
