@@ -6,7 +6,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck contracts pytest install bench bench-control-plane bench-vm errors-doc clean
+.PHONY: demo test check lint typecheck contracts pytest install compile bench bench-control-plane bench-vm errors-doc clean
 
 $(STAMP): pyproject.toml scripts/bootstrap
 	bash scripts/bootstrap
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml scripts/bootstrap
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: compile
 	$(PY) scripts/demo.py
 
 lint: $(STAMP)
@@ -37,15 +37,20 @@ test: check pytest
 errors-doc: $(STAMP)
 	$(PY) -m rsvault.errors.docgen > docs/errors.md
 
-bench: $(STAMP)
+# Byte-code for the sources, written even where PYTHONDONTWRITEBYTECODE is set: otherwise every
+# CLI call compiles rsvault anew, and the benchmarks would time the compiler.
+compile: $(STAMP)
+	$(PY) -m compileall -q src
+
+bench: compile
 	bash bench/install-peers
 	$(PY) bench/run.py
 
-bench-vm: $(STAMP)
+bench-vm: compile
 	bash bench/install-peers
 	$(PY) bench/vm.py
 
-bench-control-plane: $(STAMP)
+bench-control-plane: compile
 	cd bench && ../$(PY) controlplane.py
 
 clean:
