@@ -15,11 +15,9 @@ from typing import Any
 
 import pytest
 from tests.e2e.conftest import Cli
-from tests.e2e.controlplane import WEEKLY, cli_for, write_policy
 from tests.support.vms import DiskSpec, MiB, define_blank_vm, write_into
+from tests.vm.vmcli import POLICY, VAULT, host_cli
 
-VAULT = "vms"
-POLICY = "weekly"
 CHUNK = 1 * MiB
 
 
@@ -29,12 +27,7 @@ def _sha(data: bytes) -> str:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    cli = cli_for(tmp_path / "home")
-    cli.ok("vault", "create", "--name", VAULT)
-    cli.ok("container", "register", "--vault-name", VAULT, "--libvirt-uri", "qemu:///system")
-    policy = write_policy(tmp_path / "policy.json", WEEKLY)
-    cli.ok("policy", "create", "--vault-name", VAULT, "--name", POLICY, "--policy", policy)
-    return cli
+    return host_cli(tmp_path)
 
 
 def _backup(cli: Cli, vm: str, rc: int = 0) -> dict[str, Any]:

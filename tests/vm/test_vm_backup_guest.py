@@ -11,23 +11,15 @@ from typing import Any
 
 import pytest
 from tests.e2e.conftest import Cli
-from tests.e2e.controlplane import WEEKLY, cli_for, write_policy
 from tests.support.guest import Guest, agent_down, events
+from tests.vm.vmcli import POLICY, VAULT, host_cli
 
 pytest_plugins = ("tests.vm.guestfixtures",)
-
-VAULT = "guests"
-POLICY = "weekly"
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    cli = cli_for(tmp_path / "home")
-    cli.ok("vault", "create", "--name", VAULT)
-    cli.ok("container", "register", "--vault-name", VAULT, "--libvirt-uri", "qemu:///system")
-    policy = write_policy(tmp_path / "policy.json", WEEKLY)
-    cli.ok("policy", "create", "--vault-name", VAULT, "--name", POLICY, "--policy", policy)
-    return cli
+    return host_cli(tmp_path)
 
 
 def _backup(cli: Cli, vm: str) -> Any:

@@ -11,29 +11,13 @@ from typing import Any
 import libvirt
 import pytest
 from tests.e2e.conftest import Cli
-from tests.e2e.controlplane import WEEKLY, cli_for, write_policy
 from tests.support.vms import DiskSpec, MiB, define_blank_vm, read_disk, write_into
-
-VAULT = "vms"
-POLICY = "weekly"
+from tests.vm.vmcli import VAULT, host_cli, protect
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    cli = cli_for(tmp_path / "home")
-    cli.ok("vault", "create", "--name", VAULT)
-    cli.ok("container", "register", "--vault-name", VAULT, "--libvirt-uri", "qemu:///system")
-    policy = write_policy(tmp_path / "policy.json", WEEKLY)
-    cli.ok("policy", "create", "--vault-name", VAULT, "--name", POLICY, "--policy", policy)
-    return cli
-
-
-def _protect(cli: Cli, vm: str, *extra: str) -> None:
-    job = cli.ok(
-        "protection", "enable-for-vm", "--vault-name", VAULT, "--vm", vm,
-        "--policy-name", POLICY, "--no-fsfreeze", *extra,
-    )  # fmt: skip
-    assert job["status"] == "Completed", job
+    return host_cli(tmp_path)
 
 
 def _backup(cli: Cli, vm: str) -> Any:
@@ -66,7 +50,7 @@ def test_paused_vm_is_not_in_a_desirable_state_and_nothing_is_left_behind(
 ) -> None:
     vm = f"{vm_prefix}paused"
     domain = _qcow2_vm(libvirt_conn, vm, vm_dir)
-    _protect(cli, vm)
+    protect(cli, vm)
     domain.suspend()
     job = _failed_with(cli, vm, "UserErrorVmNotInDesirableState")
     assert "paused" in job["errorMessage"]
@@ -83,7 +67,7 @@ def test_deleted_vm_fails_with_vm_not_found(
 ) -> None:
     vm = f"{vm_prefix}gone"
     domain = _qcow2_vm(libvirt_conn, vm, vm_dir)
-    _protect(cli, vm)
+    protect(cli, vm)
     domain.destroy()
     domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA)
     _failed_with(cli, vm, "UserErrorVmNotFoundV2")
@@ -94,7 +78,7 @@ def test_disk_over_the_configured_size_limit(
 ) -> None:
     vm = f"{vm_prefix}big"
     _qcow2_vm(libvirt_conn, vm, vm_dir, size=2048 * MiB)
-    _protect(cli, vm, "--max-disk-size-gb", "1")
+    protect(cli, vm, "--max-disk-size-gb", "1")
     job = _failed_with(cli, vm, "UserErrorUnsupportedDiskSize")
     assert "vda" in job["errorMessage"]
 
@@ -104,7 +88,7 @@ def test_too_many_checkpoints_that_are_not_ours(
 ) -> None:
     vm = f"{vm_prefix}cps"
     domain = _qcow2_vm(libvirt_conn, vm, vm_dir)
-    _protect(cli, vm)
+    protect(cli, vm)
     for n in range(18):  # another tool's checkpoints: rsvault never deletes them
         xml = f"<domaincheckpoint><name>other-{n}</name></domaincheckpoint>"
         domain.checkpointCreateXML(xml, 0)
@@ -120,7 +104,7 @@ def test_another_backup_job_on_the_vm(
 ) -> None:
     vm = f"{vm_prefix}busy"
     domain = _qcow2_vm(libvirt_conn, vm, vm_dir)
-    _protect(cli, vm)
+    protect(cli, vm)
     foreign = vm_dir / "foreign"
     foreign.mkdir()
     foreign.chmod(0o777)  # QEMU's user creates the socket there
@@ -146,7 +130,7 @@ def test_transfer_past_its_timeout(
     rng = random.Random(3)
     for n in range(8):
         write_into(domain, "vda", n * 32 * MiB, rng.randbytes(4 * MiB), vm_dir)
-    _protect(cli, vm, "--transfer-timeout-minutes", "0.0001")  # 6 ms: any real transfer is over
+    protect(cli, vm, "--transfer-timeout-minutes", "0.0001")  # 6 ms: any real transfer is over
     _failed_with(cli, vm, "CopyingVHDsFromBackUpVaultTakingLongTime")
     assert _our_checkpoints(domain) == []
     assert domain.jobInfo()[0] == libvirt.VIR_DOMAIN_JOB_NONE
@@ -159,7 +143,7 @@ def test_deleted_checkpoint_falls_back_to_a_full_read_then_incremental_again(
     domain = _qcow2_vm(libvirt_conn, vm, vm_dir)
     rng = random.Random(5)
     write_into(domain, "vda", 0, rng.randbytes(2 * MiB), vm_dir)
-    _protect(cli, vm)
+    protect(cli, vm)
     assert _backup(cli, vm).rc == 0
     (checkpoint,) = _our_checkpoints(domain)
     domain.checkpointLookupByName(checkpoint).delete(0)
@@ -186,7 +170,7 @@ def test_shut_off_vm_is_read_paused_and_left_shut_off(
         check=True,
         capture_output=True,
     )
-    _protect(cli, vm)
+    protect(cli, vm)
     job = cli.ok("protection", "backup-now", "--vault-name", VAULT, "--item-name", vm)
     assert job["stats"]["consistency"] == "CrashConsistent"
     assert not domain.isActive()

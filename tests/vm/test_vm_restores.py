@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 from tests.e2e.conftest import Cli
-from tests.e2e.controlplane import WEEKLY, cli_for, write_policy
 from tests.support.vms import (
     DiskSpec,
     MiB,
@@ -33,9 +32,7 @@ from tests.support.vms import (
     define_blank_vm,
     write_into,
 )
-
-VAULT = "vms"
-POLICY = "weekly"
+from tests.vm.vmcli import VAULT, host_cli, protect
 
 
 def _sha(data: bytes) -> str:
@@ -58,12 +55,7 @@ def read_disk(path: Path, fmt: str) -> bytes:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    cli = cli_for(tmp_path / "home")
-    cli.ok("vault", "create", "--name", VAULT)
-    cli.ok("container", "register", "--vault-name", VAULT, "--libvirt-uri", "qemu:///system")
-    policy = write_policy(tmp_path / "policy.json", WEEKLY)
-    cli.ok("policy", "create", "--vault-name", VAULT, "--name", POLICY, "--policy", policy)
-    return cli
+    return host_cli(tmp_path)
 
 
 @pytest.fixture
@@ -79,14 +71,6 @@ def network(libvirt_conn: Any, vm_prefix: str) -> Iterator[str]:
     yield name
     with contextlib.suppress(libvirt.libvirtError):
         net.destroy()
-
-
-def _protect(cli: Cli, vm: str, *extra: str) -> None:
-    job = cli.ok(
-        "protection", "enable-for-vm", "--vault-name", VAULT, "--vm", vm,
-        "--policy-name", POLICY, "--no-fsfreeze", *extra,
-    )  # fmt: skip
-    assert job["status"] == "Completed", job
 
 
 def _backup(cli: Cli, vm: str) -> str:
@@ -143,7 +127,7 @@ def test_create_vm_defines_a_new_domain_with_new_identities_and_the_backed_up_di
     write_into(domain, "vda", 0, bytes(vda[: 2 * MiB]), vm_dir)
     write_into(domain, "vdb", 5 * MiB, bytes(vdb[5 * MiB : 6 * MiB]), vm_dir)
     at_backup = {"vda": _sha(vda), "vdb": _sha(vdb)}
-    _protect(cli, vm)
+    protect(cli, vm)
     rp = _backup(cli, vm)
     write_into(domain, "vda", 0, bytes(MiB), vm_dir)  # the source moves on; the copy must not
 
@@ -186,7 +170,7 @@ def test_create_vm_refusals_come_before_anything_is_written(
         libvirt_conn, vm, vm_dir, [DiskSpec("vda", 8 * MiB), DiskSpec("vdb", 8 * MiB)],
         agent_channel=False, network=network,
     )  # fmt: skip
-    _protect(cli, vm)
+    protect(cli, vm)
     rp = _backup(cli, vm)
     out = vm_dir / "out"
     out.mkdir()
@@ -219,7 +203,7 @@ def test_create_vm_refusals_come_before_anything_is_written(
         libvirt_conn, big, vm_dir, [DiskSpec("vda", 4 * MiB)], start=False,
         agent_channel=False, vcpus=cpus + 1,
     )  # fmt: skip
-    _protect(cli, big)
+    protect(cli, big)
     big_rp = _backup(cli, big)
     result = cli.fails(
         "UserErrorSkuNotAvailable",
@@ -235,7 +219,7 @@ def test_create_vm_refusals_come_before_anything_is_written(
         libvirt_conn, part, vm_dir, [DiskSpec("vda", 4 * MiB), DiskSpec("vdb", 4 * MiB)],
         agent_channel=False,
     )  # fmt: skip
-    _protect(cli, part, "--disk-list-setting", "include", "--diskslist", "vda")
+    protect(cli, part, "--disk-list-setting", "include", "--diskslist", "vda")
     part_rp = _backup(cli, part)
     refused_all = _restore(cli, "create-vm", part, part_rp, "--vm-name", new, "--target-dir", out)
     result = cli.fails("UserErrorRestoreNeedsAllDisks", *refused_all)
@@ -263,7 +247,7 @@ def test_replace_disks_only_when_shut_off_and_keeps_the_old_disks(
     vdb[0:MiB] = rng.randbytes(MiB)
     write_into(domain, "vda", MiB, bytes(vda[MiB : 2 * MiB]), vm_dir)
     write_into(domain, "vdb", 0, bytes(vdb[0:MiB]), vm_dir)
-    _protect(cli, vm)
+    protect(cli, vm)
     rp = _backup(cli, vm)
     paths = {"vda": vm_dir / f"{vm}-vda.qcow2", "vdb": vm_dir / f"{vm}-vdb.raw"}
     at_backup = {"vda": _sha(vda), "vdb": _sha(vdb)}
@@ -412,7 +396,7 @@ def test_mount_rp_serves_the_disks_read_only_over_nbd_and_unmount_stops_it(
     cli = mounts
     vm = f"{vm_prefix}files"
     expected = _file_vm(libvirt_conn, vm, vm_dir, tmp_path)
-    _protect(cli, vm)
+    protect(cli, vm)
     rp = _backup(cli, vm)
 
     view = cli.ok(*_files("mount-rp", vm, rp))
@@ -475,7 +459,7 @@ def test_list_and_extract_read_ext4_inside_the_disks(
     cli = mounts
     vm = f"{vm_prefix}files"
     _file_vm(libvirt_conn, vm, vm_dir, tmp_path)
-    _protect(cli, vm)
+    protect(cli, vm)
     rp = _backup(cli, vm)
     cli.ok(*_files("mount-rp", vm, rp))
 

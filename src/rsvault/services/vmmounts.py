@@ -136,7 +136,12 @@ def _load_state(path: Path) -> MountView | None:
 
 
 def _expired(view: MountView, clock: Clock) -> bool:
-    return datetime.fromisoformat(view.expires_at) <= clock.now()
+    """Past its expiry, or its servers are gone: they stop by themselves at expiry, to the
+    second, and may do so a moment before the record says (or die for another reason)."""
+    if datetime.fromisoformat(view.expires_at) <= clock.now():
+        return True
+    started = [d for d in view.disks if d.pid is not None]
+    return bool(started) and not any(_serving(d) for d in started)
 
 
 def sweep_expired_mounts(ctx: ServiceContext) -> list[str]:
