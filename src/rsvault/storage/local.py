@@ -109,9 +109,6 @@ class LocalStore:
             fd = self._handles.pop(name, None)
             if fd is None:
                 fd = os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
-                # Reads of a pack come in many ranges, from several threads, out of order:
-                # ask the kernel for the whole file at once rather than guess at readahead.
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
             self._handles[name] = fd
             while len(self._handles) > _READ_HANDLES:
                 os.close(self._handles.popitem(last=False)[1])
