@@ -199,3 +199,42 @@ def test_shut_off_vm_is_read_paused_and_left_shut_off(
         "--rp-name", second["recoveryPoint"], "--target-dir", again,
     )  # fmt: skip
     assert Path(restored["stats"]["disks"][0]["path"]).read_bytes() == read_disk(disk, "qcow2")
+
+
+def test_replaced_disk_falls_back_to_a_full_read(
+    cli: Cli, libvirt_conn: Any, vm_prefix: str, vm_dir: Path, tmp_path: Path
+) -> None:
+    vm = f"{vm_prefix}swap"
+    domain = _qcow2_vm(libvirt_conn, vm, vm_dir)
+    rng = random.Random(9)
+    write_into(domain, "vda", MiB, rng.randbytes(MiB), vm_dir)
+    protect(cli, vm)
+    assert _backup(cli, vm).rc == 0
+    # The disk is replaced while the VM is off: the new image has no bitmap of our checkpoint.
+    domain.destroy()
+    disk = vm_dir / f"{vm}-vda.qcow2"
+    disk.unlink()
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", str(disk), str(16 * MiB)], check=True
+    )
+    subprocess.run(
+        ["qemu-io", "-f", "qcow2", str(disk), "-c", "write -P 0x42 4M 1M"],
+        check=True,
+        capture_output=True,
+    )
+    domain.create()
+    second = _backup(cli, vm)
+    assert second.rc == 3, second.describe()
+    assert [w["code"] for w in second.out["warnings"]] == ["IncrementalFellBackToFullRead"]
+    assert second.out["stats"]["disks"][0]["incremental"] is False
+    out = tmp_path / "restored"
+    out.mkdir()
+    restored = cli.ok(
+        "restore", "restore-disks", "--vault-name", VAULT, "--item-name", vm,
+        "--rp-name", second.out["recoveryPoint"], "--target-dir", out,
+    )  # fmt: skip
+    expected = bytearray(16 * MiB)
+    expected[4 * MiB : 5 * MiB] = b"\x42" * MiB
+    assert Path(restored["stats"]["disks"][0]["path"]).read_bytes() == bytes(expected)
+    third = cli.ok("protection", "backup-now", "--vault-name", VAULT, "--item-name", vm)
+    assert third["stats"]["disks"][0]["incremental"] is True
