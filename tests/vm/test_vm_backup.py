@@ -120,3 +120,21 @@ def test_full_then_incremental_reads_only_dirty_extents_and_restores_each_instan
         vda_file = Path(next(d["path"] for d in job["stats"]["disks"] if d["target"] == "vda"))
         assert vda_file.stat().st_blocks * 512 < 16 * MiB
     assert json.dumps(cli.ok("vault", "check", "--name", VAULT))
+
+
+def test_excluded_disk_is_neither_exported_nor_checkpointed(
+    cli: Cli, libvirt_conn: Any, vm_prefix: str, vm_dir: Path
+) -> None:
+    vm = f"{vm_prefix}sel"
+    disks = [DiskSpec("vda", 16 * MiB, "qcow2"), DiskSpec("vdb", 16 * MiB, "qcow2")]
+    domain = define_blank_vm(libvirt_conn, vm, vm_dir, disks, agent_channel=False)
+    write_into(domain, "vdb", 0, random.Random(2).randbytes(MiB), vm_dir)
+    job = cli.ok(
+        "protection", "enable-for-vm", "--vault-name", VAULT, "--vm", vm, "--policy-name", POLICY,
+        "--no-fsfreeze", "--disk-list-setting", "exclude", "--diskslist", "vdb",
+    )  # fmt: skip
+    assert job["status"] == "Completed", job
+    first = _backup(cli, vm)
+    assert [d["target"] for d in first["stats"]["disks"]] == ["vda"]
+    (checkpoint,) = [c for c in domain.listAllCheckpoints() if c.getName().startswith("rsvault-")]
+    assert "<disk name='vdb' checkpoint='no'/>" in checkpoint.getXMLDesc(0)

@@ -22,6 +22,7 @@ from rsvault.services.recoverypoints import RecoveryPointFacts
 from rsvault.services.states import ItemKind, Operation, PointKind, TaskName, Trigger
 from rsvault.services.vaults import open_vault
 from rsvault.services.views import JobView
+from rsvault.vault.manifest import Manifest
 from rsvault.vault.repository import Vault
 
 # Azure's portal and CLI keep an on-demand recovery point 30 days unless told otherwise.
@@ -122,19 +123,33 @@ def _prepare(ctx: ServiceContext, backup: ItemBackup) -> FilesBackupRequest:
     )
 
 
+def point_facts(
+    backup: ItemBackup, manifest: Manifest, job: str, *, size: int, stored: int, files: int
+) -> RecoveryPointFacts:
+    """The catalog's facts about the recovery point a backup of `backup` just wrote."""
+    return RecoveryPointFacts(
+        name=manifest.name,
+        time=datetime.fromisoformat(manifest.time),
+        kind=backup.kind,
+        size=size,
+        stored=stored,
+        files=files,
+        retain_until=backup.retain_until,
+        job=job,
+        host=manifest.host,
+        paths=manifest.paths,
+    )
+
+
 def _outcome(backup: ItemBackup, result: BackupResult, job: str) -> JobOutcome:
     stats = result.stats
-    point = RecoveryPointFacts(
-        name=result.manifest.name,
-        time=datetime.fromisoformat(result.manifest.time),
-        kind=backup.kind,
+    point = point_facts(
+        backup,
+        result.manifest,
+        job,
         size=stats.bytes_total,
         stored=stats.bytes_stored,
         files=stats.files,
-        retain_until=backup.retain_until,
-        job=job,
-        host=result.manifest.host,
-        paths=result.manifest.paths,
     )
     return JobOutcome(
         stats=stats.as_dict(),

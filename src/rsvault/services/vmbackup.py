@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import select
 
@@ -14,18 +14,15 @@ from rsvault.engine.diskbackup import DiskInput
 from rsvault.engine.progress import ProgressSink
 from rsvault.engine.vmbackup import VmBackupRequest, VmBackupResult, backup_vm
 from rsvault.errors import Code, RsvaultError
+from rsvault.services.backups import ItemBackup, point_facts
 from rsvault.services.context import ServiceContext
 from rsvault.services.jobrunner import JobHandle, JobOutcome
-from rsvault.services.recoverypoints import RecoveryPointFacts
 from rsvault.services.states import TaskName
 from rsvault.services.vmsettings import VmSettings
 from rsvault.services.vmsnapshot import VmSnapshot, take_snapshot
 from rsvault.sources.libvirt.hypervisor import connection, lookup
 from rsvault.sources.libvirt.nbdexport import ALLOCATION, ExportReader
 from rsvault.vault.repository import Vault
-
-if TYPE_CHECKING:
-    from rsvault.services.backups import ItemBackup
 
 READ_WORKERS = 4
 
@@ -166,18 +163,16 @@ def _remember_chain(
 def _outcome(
     backup: ItemBackup, snapshot: VmSnapshot, result: VmBackupResult, job: str
 ) -> JobOutcome:
-    point = RecoveryPointFacts(
-        name=result.manifest.name,
-        time=datetime.fromisoformat(result.manifest.time),
-        kind=backup.kind,
+    point = replace(
+        point_facts(
+            backup,
+            result.manifest,
+            job,
+            size=result.size,
+            stored=result.bytes_stored,
+            files=len(result.disks),
+        ),
         consistency=snapshot.consistency,
-        size=result.size,
-        stored=result.bytes_stored,
-        files=len(result.disks),
-        retain_until=backup.retain_until,
-        job=job,
-        host=result.manifest.host,
-        paths=result.manifest.paths,
     )
     stats: dict[str, object] = {
         "consistency": snapshot.consistency,

@@ -10,7 +10,7 @@ the step undoes what it began: no job left running, no checkpoint without a reco
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -101,22 +101,26 @@ def _quiesced_snapshot(
 ) -> VmSnapshot:
     warnings: list[JobWarning] = []
     since = _usable_since(domain, settings, warnings, disks)
-    checkpoint = _checkpoint_name(now)
-    bitmap_disks = [d for d in disks if d.can_carry_bitmap]
+
+    request = pullbackup.BackupRequest(
+        vm=vm,
+        every=info.backup_disks,
+        chosen=disks,
+        checkpoint=_checkpoint_name(now) if any(d.can_carry_bitmap for d in disks) else None,
+        since=since,
+        owner=info.qemu_owner,
+    )
 
     def begin() -> PullBackup:
         try:
-            return pullbackup.begin(
-                domain, vm, disks, checkpoint if bitmap_disks else None, since, info.qemu_owner
-            )
+            return pullbackup.begin(domain, request)
         except RsvaultError as exc:
             if since is None or not pullbackup.bitmap_problem(exc):
                 raise
+        bitmap_disks = [d for d in disks if d.can_carry_bitmap]
         _fell_back(warnings, bitmap_disks, "the checkpoint's bitmap could not be used")
         pullbackup.delete_checkpoint(domain, since, metadata_only=True)
-        return pullbackup.begin(
-            domain, vm, disks, checkpoint if bitmap_disks else None, None, info.qemu_owner
-        )
+        return pullbackup.begin(domain, replace(request, since=None))
 
     running = info.state != "paused"  # paused here only because we started it so
     agent = GuestAgent(domain, vm=vm) if info.agent_channel and running else None
@@ -194,10 +198,14 @@ def _usable_since(
     domain: Any, settings: VmSettings, warnings: list[JobWarning], disks: list[DiskInfo]
 ) -> str | None:
     since = settings.checkpoint
-    if since is None or settings.checkpoint_rp is None:
+    if since is None:
         return None  # the first backup: a full read is expected, not worth a warning
-    have = pullbackup.checkpointed_disks(domain, since)
     bitmap_disks = [d for d in disks if d.can_carry_bitmap]
+    if settings.checkpoint_rp is None:
+        reason = f"the recovery point taken at checkpoint {since} no longer exists"
+        _fell_back(warnings, bitmap_disks, reason)
+        return None
+    have = pullbackup.checkpointed_disks(domain, since)
     if have is None:
         _fell_back(warnings, bitmap_disks, f"checkpoint {since} no longer exists")
         return None

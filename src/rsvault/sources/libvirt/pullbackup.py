@@ -14,6 +14,7 @@ import contextlib
 import os
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,12 @@ def our_checkpoints(domain: Any) -> list[str]:
     return [cp.getName() for cp in sorted(found, key=_creation_time)]
 
 
+def _checkpoint_root(checkpoint: Any) -> ET.Element:
+    return ET.fromstring(checkpoint.getXMLDesc(libvirt.VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN))
+
+
 def _creation_time(checkpoint: Any) -> int:
-    xml = checkpoint.getXMLDesc(libvirt.VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN)
-    start = xml.find("<creationTime>")
-    if start < 0:
-        return 0
-    return int(xml[start + len("<creationTime>") : xml.index("</creationTime>")])
+    return int(_checkpoint_root(checkpoint).findtext("creationTime", "0"))
 
 
 def checkpoint_count(domain: Any) -> int:
@@ -84,12 +85,10 @@ def checkpointed_disks(domain: Any, name: str) -> set[str] | None:
         checkpoint = domain.checkpointLookupByName(name)
     except libvirt.libvirtError:
         return None
-    xml = checkpoint.getXMLDesc(libvirt.VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN)
-    import xml.etree.ElementTree as ET
-
-    root = ET.fromstring(xml)
     return {
-        disk.get("name", "") for disk in root.iter("disk") if disk.get("checkpoint") == "bitmap"
+        disk.get("name", "")
+        for disk in _checkpoint_root(checkpoint).iter("disk")
+        if disk.get("checkpoint") == "bitmap"
     }
 
 
@@ -103,27 +102,34 @@ def delete_checkpoint(domain: Any, name: str, metadata_only: bool = False) -> bo
     return True
 
 
-def begin(
-    domain: Any,
-    vm: str,
-    disks: list[DiskInfo],
-    checkpoint: str | None,
-    since: str | None,
-    owner: tuple[int, int] | None,
-) -> PullBackup:
-    """Start a pull-mode backup of `disks`, incremental since `since` where a bitmap allows."""
-    workdir = _private_dir(owner)
+@dataclass(frozen=True)
+class BackupRequest:
+    vm: str
+    every: list[DiskInfo]  # every disk of the domain: those not chosen are said to be left out
+    chosen: list[DiskInfo]
+    checkpoint: str | None  # the checkpoint to take with the backup, if any disk can carry it
+    since: str | None  # incremental from this checkpoint where a disk has its bitmap
+    owner: tuple[int, int] | None  # QEMU's uid and gid
+
+
+def begin(domain: Any, request: BackupRequest) -> PullBackup:
+    """Start a pull-mode backup of the chosen disks, incremental where a bitmap allows."""
+    workdir = _private_dir(request.owner)
     socket = workdir / "nbd.sock"
+    since = request.since
     since_disks = (checkpointed_disks(domain, since) or set()) if since else set()
-    exported = [ExportedDisk(d.target, d.size, incremental=d.target in since_disks) for d in disks]
-    backup_xml = _backup_xml(socket, workdir, exported, since, disks)
-    checkpoint_xml = _checkpoint_xml(checkpoint, disks, domain) if checkpoint else None
+    exported = [
+        ExportedDisk(d.target, d.size, incremental=d.target in since_disks) for d in request.chosen
+    ]
+    backup_xml = _backup_xml(socket, workdir, exported, since, request.every)
+    checkpoint = request.checkpoint
+    checkpoint_xml = _checkpoint_xml(checkpoint, request) if checkpoint else None
     try:
         domain.backupBegin(backup_xml, checkpoint_xml, 0)
     except libvirt.libvirtError as exc:
         with contextlib.suppress(OSError):
             os.rmdir(workdir)
-        raise _begin_error(vm, exc) from exc
+        raise _begin_error(request.vm, exc) from exc
     return PullBackup(domain, workdir, socket, checkpoint, exported)
 
 
@@ -165,14 +171,10 @@ def _backup_xml(
     return "\n".join(lines)
 
 
-def _checkpoint_xml(name: str, disks: list[DiskInfo], domain: Any) -> str:
-    from rsvault.sources.libvirt.domain import describe
-
-    chosen = {d.target: d for d in disks}
+def _checkpoint_xml(name: str, request: BackupRequest) -> str:
+    chosen = {d.target for d in request.chosen}
     lines = [f"<domaincheckpoint><name>{name}</name><disks>"]
-    for disk in describe(domain).disks:
-        if disk.device != "disk":
-            continue
+    for disk in request.every:
         wanted = disk.target in chosen and disk.can_carry_bitmap
         kind = "bitmap" if wanted else "no"
         lines.append(f"<disk name={quoteattr(disk.target)} checkpoint='{kind}'/>")
