@@ -6,7 +6,7 @@ JobWarning              not an exception: a per-item problem that lets a job go 
 """
 
 from rsvault.errors.base import ErrorReport, JobWarning, RsvaultError
-from rsvault.errors.catalog import LANGUAGES, CatalogEntry, catalog, lookup
+from rsvault.errors.catalog import LANGUAGES, CatalogEntry, catalog, lookup, operations
 from rsvault.errors.codes import Code
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "RsvaultError",
     "catalog",
     "lookup",
+    "operations",
 ]

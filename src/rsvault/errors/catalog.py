@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -22,6 +22,13 @@ class _KeepMissing(dict[str, object]):
 
 @dataclass(frozen=True)
 class CatalogEntry:
+    """One code: its texts in every language, and whether rsvault raises it or only explains it.
+
+    A lookup-only entry is one of Azure's codes whose condition cannot arise here (VSS, COM+,
+    BitLocker, ...): `lookup_only` says why and what the nearest thing on a Linux guest is, and
+    `equivalent` names the code rsvault raises for that nearest condition, if there is one.
+    """
+
     code: str
     azure_id: str | None
     category: str
@@ -31,6 +38,12 @@ class CatalogEntry:
     causes: dict[str, tuple[str, ...]]
     actions: dict[str, tuple[str, ...]]
     related: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    raised_in: tuple[str, ...] = ()
+    lookup_only: dict[str, str] = field(default_factory=dict)
+    equivalent: str | None = None
+    keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    extension_status: tuple[int, ...] = ()
 
     def render_message(self, language: str, params: dict[str, object]) -> str:
         template = self.message.get(language) or self.message[DEFAULT_LANGUAGE]
@@ -54,13 +67,31 @@ def _entry(code: str, raw: dict[str, Any]) -> CatalogEntry:
         causes={lang: tuple(v) for lang, v in raw["causes"].items()},
         actions={lang: tuple(v) for lang, v in raw["actions"].items()},
         related=tuple(raw.get("related", ())),
+        aliases=tuple(raw.get("aliases", ())),
+        raised_in=tuple(raw.get("raisedIn", ())),
+        lookup_only=dict(raw.get("lookupOnly") or {}),
+        equivalent=raw.get("equivalent"),
+        keywords={lang: tuple(v) for lang, v in (raw.get("keywords") or {}).items()},
+        extension_status=tuple(raw.get("extensionStatus", ())),
     )
 
 
 @cache
-def catalog() -> dict[str, CatalogEntry]:
+def _document() -> dict[str, Any]:
     text = resources.files("rsvault.errors").joinpath("catalog.json").read_text("utf-8")
-    return {code: _entry(code, raw) for code, raw in json.loads(text)["codes"].items()}
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+@cache
+def catalog() -> dict[str, CatalogEntry]:
+    return {code: _entry(code, raw) for code, raw in _document()["codes"].items()}
+
+
+@cache
+def operations() -> dict[str, dict[str, str]]:
+    """Where a raised code can come from: operation key -> its name in each language."""
+    return {key: dict(names) for key, names in _document()["operations"].items()}
 
 
 def lookup(code: str) -> CatalogEntry:

@@ -68,6 +68,9 @@ class Code(StrEnum):
     POST_SCRIPT_FAILED = "Post-ScriptExecutionFailed"
     PRE_SCRIPT_TIMEOUT = "Pre-ScriptTimeout"
     POST_SCRIPT_TIMEOUT = "Post-ScriptTimeout"
+    PRE_SCRIPT_PERMISSION = "InsufficientPermissionforPre-Script"
+    POST_SCRIPT_PERMISSION = "InsufficientPermissionforPost-Script"
+    SCRIPT_CONFIG_INVALID = "IncorrectJSONConfigFile"
     RP_COLLECTION_LIMIT_REACHED = "UserErrorRpCollectionLimitReached"
     TRANSFER_TOO_SLOW = "CopyingVHDsFromBackUpVaultTakingLongTime"
     SNAPSHOT_FAILED = "VmSnapshotFailed"
@@ -89,6 +92,11 @@ class Code(StrEnum):
     JOB_NOT_IN_PROGRESS = "UserErrorJobNotInProgress"
     JOB_PROCESS_LOST = "JobProcessLost"
     JOB_WAIT_TIMED_OUT = "JobWaitTimedOut"
+    # troubleshooting and preflight checks
+    CACHE_LOW_SPACE = "SalLowDiskSpace"
+    CLOCK_WRONG = "UserErrorSystemClockWrong"
+    TROUBLESHOOT_NO_MATCH = "UserErrorTroubleshootNoMatch"
+    ERROR_CODE_UNKNOWN = "UserErrorErrorCodeNotFound"
     # general
     INVALID_ARGUMENT = "UserErrorInvalidArgument"
     OPERATION_CANCELLED = "OperationCancelled"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
-from rsvault.errors.catalog import LANGUAGES, CatalogEntry, catalog
+from rsvault.errors.catalog import LANGUAGES, CatalogEntry, catalog, operations
 
 CATEGORIES: dict[str, str] = {
     "vault": "Vault",
@@ -22,6 +22,8 @@ CATEGORIES: dict[str, str] = {
     "extension": "Pre- and post-scripts",
     "restore": "Restore",
     "jobs": "Jobs",
+    "network": "Network",
+    "credentials": "Vault credentials and registration",
     "config": "Configuration and arguments",
     "internal": "Internal",
 }
@@ -36,6 +38,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "en": ("Causes, in the order worth checking:", "What to do:"),
     "zh-CN": ("可能原因（按检查顺序）：", "建议操作："),
     "zh-TW": ("可能原因（依檢查順序）：", "建議動作："),
+}
+ORIGIN_LABELS: dict[str, tuple[str, str]] = {  # (raised in, lookup only)
+    "en": ("Raised by rsvault in", "Lookup only"),
+    "zh-CN": ("rsvault 在以下操作中报告", "仅供查询"),
+    "zh-TW": ("rsvault 在以下作業中回報", "僅供查詢"),
 }
 
 
@@ -82,6 +89,23 @@ def _code_line(entry: CatalogEntry) -> list[str]:
     line = f"Code: `{entry.code}`"
     if entry.azure_id:
         line += f" · Azure id: `{entry.azure_id}`"
+    if entry.aliases:
+        line += " · Also written: " + ", ".join(f"`{a}`" for a in entry.aliases)
+    if entry.extension_status:
+        line += " · Linux extension status: " + ", ".join(map(str, entry.extension_status))
+    line += " · raised by rsvault" if entry.raised else " · lookup only"
+    return [line, ""]
+
+
+def _origin(entry: CatalogEntry, language: str) -> list[str]:
+    raised_label, lookup_label = ORIGIN_LABELS.get(language, ORIGIN_LABELS["en"])
+    if entry.raised:
+        names = operations()
+        where = "; ".join(names[k].get(language, names[k]["en"]) for k in entry.raised_in)
+        return [f"*{raised_label}:* {where}", ""]
+    line = f"*{lookup_label}:* {entry.lookup_only.get(language) or entry.lookup_only['en']}"
+    if entry.equivalent:
+        line += f" → [`{entry.equivalent}`](#{entry.equivalent})"
     return [line, ""]
 
 
@@ -98,6 +122,7 @@ def _language_block(entry: CatalogEntry, language: str) -> list[str]:
         "",
         f"> {entry.message[language]}",
         "",
+        *_origin(entry, language),
         causes_label,
         "",
         *_ordered(entry.causes_in(language)),
