@@ -155,6 +155,22 @@ def test_missing_scripts(agent: GuestAgent, guest: Guest) -> None:
     assert caught.value.params == {"vm": guest.name, "script": "/no/such/pre.sh"}
 
 
+def test_a_script_that_may_not_be_executed(agent: GuestAgent, guest: Guest) -> None:
+    """Azure's InsufficientPermissionfor…-Script: found, but no execute permission."""
+    guest_shell(
+        guest.domain, "printf '#!/bin/sh\\nexit 0\\n' > /run/noexec.sh; chmod 644 /run/noexec.sh"
+    )
+    chosen = settings(pre_script="/run/noexec.sh", post_script="/run/noexec.sh", pre_retries=2)
+    outcome = consistent_snapshot(agent, guest.name, chosen, status_taker(guest), True)
+    assert outcome.consistency == FS
+    assert codes(outcome.warnings) == [Code.PRE_SCRIPT_PERMISSION, Code.POST_SCRIPT_PERMISSION]
+    assert "Permission denied" in str(outcome.warnings[0].params["reason"])
+    strict = settings(pre_script="/run/noexec.sh", continue_on_failure=False)
+    with pytest.raises(RsvaultError) as caught:
+        consistent_snapshot(agent, guest.name, strict, status_taker(guest), True)
+    assert caught.value.code is Code.PRE_SCRIPT_PERMISSION
+
+
 def test_failing_pre_script(agent: GuestAgent, guest: Guest) -> None:
     chosen = settings(pre_script=FAIL, pre_params=["5"], post_script=POST_OK)
     outcome = consistent_snapshot(agent, guest.name, chosen, status_taker(guest), True)

@@ -167,15 +167,21 @@ def consistency_options(script_config: Path | None, **given: Any) -> dict[str, A
     """The consistency settings from an Azure script config file, then the explicit options."""
     base: dict[str, Any] = {}
     if script_config is not None:
-        base = from_azure(script_config=_read_config(script_config)).to_dict()
+        base = _settings_of_file(script_config)
     explicit = {key: value for key, value in given.items() if value not in (None, [])}
     return ConsistencySettings.from_dict({**base, **explicit}).to_dict()
 
 
-def _read_config(path: Path) -> str:
+def _settings_of_file(path: Path) -> dict[str, Any]:
+    """Azure's VMSnapshotScriptPluginConfig.json; any fault in it is IncorrectJSONConfigFile."""
     try:
-        return path.read_text("utf-8")
+        return from_azure(script_config=path.read_text("utf-8")).to_dict()
     except OSError as exc:
         raise RsvaultError(
-            Code.INVALID_ARGUMENT, argument="--script-config", reason=f"{path}: {exc.strerror}"
+            Code.SCRIPT_CONFIG_INVALID, file=str(path), reason=exc.strerror or str(exc)
         ) from exc
+    except RsvaultError as exc:
+        if exc.code is not Code.INVALID_ARGUMENT:
+            raise
+        reason = f"{exc.params.get('argument')}: {exc.params.get('reason')}"
+        raise RsvaultError(Code.SCRIPT_CONFIG_INVALID, file=str(path), reason=reason) from exc

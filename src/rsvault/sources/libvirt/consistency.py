@@ -419,6 +419,8 @@ class _Snapshot:
         except GuestCommandError as exc:  # the agent could not start it
             if _missing(exc.reason):
                 return codes["missing"], {}
+            if _not_permitted(exc.reason):
+                return codes["permission"], {"reason": exc.reason[:OUTPUT_LIMIT]}
             # 126: the shell's code for "found but cannot be executed"
             return codes["failed"], {"exitcode": 126, "output": exc.reason[:OUTPUT_LIMIT]}
         except RsvaultError as exc:  # the agent went away while the script ran
@@ -438,7 +440,7 @@ class _Snapshot:
         started = self.clock.monotonic()
         wait = self.settings.safe_freeze_wait_s
         try:
-            mounts = self._mounts_to_freeze(agent)
+            mounts = mounts_to_freeze(agent, self.settings)
             count = agent.freeze(mounts, timeout_s=wait) if mounts != [] else 0
         except RsvaultError as exc:
             self.log(step, f"failed: {_reason(exc)}", self.since(started))
@@ -453,13 +455,6 @@ class _Snapshot:
             return None
         self.log(step, f"ok: {count} frozen", self.since(started))
         return _FreezeWindow(agent, max(0.0, wait - self.since(started)), self.clock).open()
-
-    def _mounts_to_freeze(self, agent: GuestAgent) -> list[str] | None:
-        """None = every file system; else the mount points left after mounts_to_skip."""
-        if not self.settings.mounts_to_skip:
-            return None
-        skip = {_normal(m) for m in self.settings.mounts_to_skip}
-        return [fs.mountpoint for fs in agent.filesystems() if _normal(fs.mountpoint) not in skip]
 
     def _thaw_after_lost_agent(self, agent: GuestAgent) -> None:
         # an agent that died half-way through a freeze leaves it in place; its respawn can thaw
@@ -575,11 +570,13 @@ def _reason(exc: RsvaultError) -> str:
 _SCRIPT_CODES: dict[str, dict[str, Code]] = {
     "pre": {
         "missing": Code.PRE_SCRIPT_NOT_FOUND,
+        "permission": Code.PRE_SCRIPT_PERMISSION,
         "failed": Code.PRE_SCRIPT_FAILED,
         "timeout": Code.PRE_SCRIPT_TIMEOUT,
     },
     "post": {
         "missing": Code.POST_SCRIPT_NOT_FOUND,
+        "permission": Code.POST_SCRIPT_PERMISSION,
         "failed": Code.POST_SCRIPT_FAILED,
         "timeout": Code.POST_SCRIPT_TIMEOUT,
     },
@@ -587,6 +584,8 @@ _SCRIPT_CODES: dict[str, dict[str, Code]] = {
 _NOT_WORTH_RETRYING = {
     Code.PRE_SCRIPT_NOT_FOUND,
     Code.POST_SCRIPT_NOT_FOUND,
+    Code.PRE_SCRIPT_PERMISSION,
+    Code.POST_SCRIPT_PERMISSION,
     Code.GUEST_AGENT_UNAVAILABLE,
 }
 
@@ -607,6 +606,19 @@ def _missing(reason: str) -> bool:
     return "No such file or directory" in reason or "Not a directory" in reason
 
 
+def _not_permitted(reason: str) -> bool:
+    # GLib's words when exec fails with EACCES: no execute bit, or a noexec mount
+    return "Permission denied" in reason
+
+
+def mounts_to_freeze(agent: GuestAgent, settings: ConsistencySettings) -> list[str] | None:
+    """None = every file system; else the mount points left after mounts_to_skip."""
+    if not settings.mounts_to_skip:
+        return None
+    skip = {_normal(m) for m in settings.mounts_to_skip}
+    return [fs.mountpoint for fs in agent.filesystems() if _normal(fs.mountpoint) not in skip]
+
+
 def _normal(mount: str) -> str:
     return mount.rstrip("/") or "/"
 
@@ -621,4 +633,5 @@ __all__ = [
     "Step",
     "consistent_snapshot",
     "from_azure",
+    "mounts_to_freeze",
 ]
