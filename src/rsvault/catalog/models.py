@@ -119,6 +119,8 @@ class JobRow(Base):
     end_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the error's message parameters, to word it again in the reader's language
+    error_params: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     recovery_point: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)

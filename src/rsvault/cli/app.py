@@ -16,8 +16,8 @@ from rsvault.cli.memory import tune_allocator
 from rsvault.cli.render import show_error
 from rsvault.errors import Code, RsvaultError
 
-# Each group's module is imported only when the group runs: `rsvault job list` does not pay
-# for libvirt, the files engine or the restore pipelines.
+# Each group's (or single command's) module is imported only when it runs: `rsvault job list`
+# does not pay for libvirt, the files engine or the restore pipelines.
 GROUPS: dict[str, str] = {  # command group → its module in rsvault.cli.commands
     "vault": "vault",
     "backup": "backup",
@@ -30,7 +30,12 @@ GROUPS: dict[str, str] = {  # command group → its module in rsvault.cli.comman
     "container": "container",
     "job": "job",
     "scheduler": "scheduler",
+    "troubleshoot": "troubleshoot",
+    "diagnose": "diagnose",
 }
+# Commands with no sub-commands: `rsvault diagnose --vault-name V`, not `rsvault diagnose run`.
+# (A group with one sub-command, like `backup files`, must stay a group.)
+SINGLE_COMMANDS = {"troubleshoot", "diagnose"}
 
 
 class LazyGroups(TyperGroup):
@@ -43,7 +48,8 @@ class LazyGroups(TyperGroup):
         if cmd_name not in GROUPS:
             return None
         module = importlib.import_module(f"rsvault.cli.commands.{GROUPS[cmd_name]}")
-        command = typer.main.get_group(module.app)
+        build = typer.main.get_command if cmd_name in SINGLE_COMMANDS else typer.main.get_group
+        command = build(module.app)
         command.name = cmd_name
         return command
 

@@ -33,7 +33,22 @@ PassphraseFileOption = Annotated[
 ]
 
 
+class Language(StrEnum):
+    EN = "en"
+    ZH_CN = "zh-CN"
+    ZH_TW = "zh-TW"
+
+
+LanguageOption = Annotated[
+    Language | None,
+    typer.Option("--lang", help="en, zh-CN or zh-TW (default: RSVAULT_LANG, else the locale)."),
+]
+
+
 def language() -> str:
+    """--lang, else RSVAULT_LANG, else the locale; English when none says Chinese."""
+    if CURRENT.language is not None:
+        return CURRENT.language.value
     chosen = os.environ.get("RSVAULT_LANG") or locale.getlocale()[0] or os.environ.get("LANG", "")
     chosen = chosen.replace("_", "-")
     if chosen.lower().startswith(("zh-tw", "zh-hk", "zh-hant")):
@@ -47,6 +62,7 @@ def language() -> str:
 class Session:
     output: OutputFormat = OutputFormat.TABLE
     passphrase_file: Path | None = None
+    language: Language | None = None
 
     def context(self) -> ServiceContext:
         return ServiceContext.from_environment(passphrase_source=self._passphrase)
@@ -65,8 +81,11 @@ class Session:
 CURRENT = Session()
 
 
-def begin(output: OutputFormat, passphrase_file: Path | None = None) -> ServiceContext:
+def begin(
+    output: OutputFormat, passphrase_file: Path | None = None, lang: Language | None = None
+) -> ServiceContext:
     """Called first by every command: remembers its choices for rendering errors too."""
     CURRENT.output = output
     CURRENT.passphrase_file = passphrase_file
+    CURRENT.language = lang
     return CURRENT.context()

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from rsvault.catalog.models import ContainerRow, ItemRow, PolicyRow, RecoveryPointRow
+from rsvault.catalog.models import ContainerRow, ItemRow, JobRow, PolicyRow, RecoveryPointRow
 from rsvault.errors import Code, RsvaultError
 from rsvault.policy import Policy, next_runs
 from rsvault.services.context import ServiceContext
@@ -24,6 +24,7 @@ from rsvault.services.jobrunner import JobHandle, JobOutcome, JobSpec, run_job
 from rsvault.services.jobs import reconcile_lost_jobs
 from rsvault.services.recoverypoints import refresh_expiries
 from rsvault.services.states import ACTIVE_STATES, Operation, ProtectionState
+from rsvault.services.troubleshoot import advice
 from rsvault.services.views import ItemView, JobView, iso_or_none
 
 
@@ -79,10 +80,27 @@ def list_items(ctx: ServiceContext, vault_name: str) -> list[ItemView]:
         return item_views(session, ItemRow.vault_name == vault_name)
 
 
-def show_item(ctx: ServiceContext, vault_name: str, name: str) -> ItemView:
+def show_item(ctx: ServiceContext, vault_name: str, name: str, language: str = "en") -> ItemView:
+    """One item; one in ProtectionError also names its last error and the check to run."""
     reconcile_lost_jobs(ctx)
     with ctx.catalog.unit_of_work() as session:
-        return item_views(session, ItemRow.id == item_row(session, vault_name, name).id)[0]
+        item = item_row(session, vault_name, name)
+        view = item_views(session, ItemRow.id == item.id)[0]
+        if item.last_error_code and item.protection_state == ProtectionState.PROTECTION_ERROR:
+            view.advice = _last_error(session, item, language)
+        return view
+
+
+def _last_error(session: Session, item: ItemRow, language: str) -> dict[str, Any]:
+    params = session.scalar(
+        select(JobRow.error_params)
+        .where(JobRow.item_id == item.id, JobRow.error_code == item.last_error_code)
+        .order_by(JobRow.start_time.desc())
+        .limit(1)
+    )
+    found = advice(str(item.last_error_code), params or {}, language)
+    found["diagnose"] = f"rsvault diagnose --vault-name {item.vault_name} --item-name {item.name}"
+    return found
 
 
 def set_item_policy(ctx: ServiceContext, vault_name: str, name: str, policy_name: str) -> JobView:

@@ -238,6 +238,15 @@ def _lock_item(session: Session, spec: JobSpec, job: str) -> None:
         spec.on_start(session, item)
 
 
+def plain_params(params: Mapping[str, object]) -> dict[str, object]:
+    """Message parameters as JSON can hold them: numbers stay numbers, the rest become text."""
+    return {
+        key: value if isinstance(value, int | float | bool) else str(value)
+        for key, value in params.items()
+        if value is not None
+    }
+
+
 def finish_job(ctx: ServiceContext, name: str, outcome: JobOutcome) -> JobView:
     now = ctx.clock.now()
     with ctx.catalog.unit_of_work() as session:
@@ -251,11 +260,18 @@ def finish_job(ctx: ServiceContext, name: str, outcome: JobOutcome) -> JobView:
         row.bytes_transferred = outcome.bytes_transferred
         row.bytes_stored = outcome.bytes_stored
         row.warnings = [
-            {"code": w.code.value, "path": w.path, "message": w.message()} for w in outcome.warnings
+            {
+                "code": w.code.value,
+                "path": w.path,
+                "message": w.message(),
+                "params": plain_params(w.params),
+            }
+            for w in outcome.warnings
         ]
         if outcome.error is not None and row.status == JobStatus.FAILED:
             row.error_code = outcome.error.code.value
             row.error_message = outcome.error.report().message
+            row.error_params = plain_params(outcome.error.params)
         _close_open_tasks(session, name, row.status, now)
         if outcome.recovery_point is not None:
             row.recovery_point = outcome.recovery_point.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from rsvault.services.states import (
     TaskName,
     TaskStatus,
 )
+from rsvault.services.troubleshoot import advice
 from rsvault.services.views import JobView, iso, iso_or_none
 
 # Jobs that can be cancelled; the others are short catalog changes that run to the end.
@@ -124,10 +126,27 @@ def _summary_view(row: Any) -> JobView:  # a JobRow, or a Row of the _SUMMARY co
     )
 
 
-def show_job(ctx: ServiceContext, vault_name: str, name: str) -> JobView:
+def show_job(ctx: ServiceContext, vault_name: str, name: str, language: str = "en") -> JobView:
+    """A job with its sub-tasks, and for its error and warnings, what to do."""
     reconcile_lost_jobs(ctx)
     with ctx.catalog.unit_of_work() as session:
-        return job_view(session, _job(session, vault_name, name))
+        row = _job(session, vault_name, name)
+        view = job_view(session, row)
+        view.advice = _advice(row, language)
+        return view
+
+
+def _advice(row: JobRow, language: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if row.error_code:
+        found.append(advice(row.error_code, row.error_params or {}, language))
+    by_code = Counter(str(w.get("code")) for w in row.warnings or [])
+    for code, count in by_code.items():
+        first = next(w for w in row.warnings or [] if w.get("code") == code)
+        extra = first.get("params")
+        params = {"path": first.get("path", ""), **(extra if isinstance(extra, dict) else {})}
+        found.append(advice(code, params, language, count=count))
+    return found
 
 
 def stop_job(ctx: ServiceContext, vault_name: str, name: str) -> JobView:

@@ -86,6 +86,8 @@ class JobView(View):
     sub_tasks: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    # for a failed or warned job: each code once, with its causes and what to do
+    advice: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -130,6 +132,8 @@ class ItemView(View):
     recovery_points: int = 0
     latest_recovery_point: str | None = None
     purge_at: str | None = None
+    # in ProtectionError: the last error, what to do, and the diagnose command to run
+    advice: dict[str, Any] | None = None
 
 
 @dataclass
@@ -198,3 +202,46 @@ class VmCheckView(View):
     guest_agent_channel: bool
     disks: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DiagnoseView(View):
+    """The checks of one `diagnose` run, in the order they ran."""
+
+    name: str
+    vault_name: str
+    kind: str  # vault | files | vm
+    verdict: str  # fail if any check failed, else warn if any warned, else pass
+    first_failure: str | None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TroubleshootView(View):
+    """One catalog entry in one language, as `troubleshoot` shows it."""
+
+    name: str  # the code
+    title: str
+    category: str
+    message: str
+    causes: list[str]
+    actions: list[str]
+    raised: bool
+    azure_id: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    raised_in: list[str] = field(default_factory=list)
+    lookup_only: str | None = None
+    equivalent: str | None = None
+    related: list[str] = field(default_factory=list)
+    match: dict[str, Any] | None = None  # with --message: how it was found, and how surely
+
+
+@dataclass
+class CatalogEntryView(View):
+    """A line of `troubleshoot list`."""
+
+    name: str
+    category: str
+    title: str
+    raised: bool
+    azure_id: str | None = None

@@ -6,9 +6,17 @@ from typing import Annotated
 
 import typer
 
+from rsvault.cli.advice import print_advice
 from rsvault.cli.options import VaultNameOption
 from rsvault.cli.render import show_list, show_one
-from rsvault.cli.session import OutputFormat, OutputOption, begin
+from rsvault.cli.session import (
+    CURRENT,
+    LanguageOption,
+    OutputFormat,
+    OutputOption,
+    begin,
+    language,
+)
 from rsvault.services import items
 
 app = typer.Typer(help="Protected items.", no_args_is_help=True)
@@ -34,10 +42,16 @@ def list_(vault_name: VaultNameOption, output: OutputOption = OutputFormat.TABLE
 
 @app.command()
 def show(
-    vault_name: VaultNameOption, name: ItemOption, output: OutputOption = OutputFormat.TABLE
+    vault_name: VaultNameOption,
+    name: ItemOption,
+    lang: LanguageOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Show one item."""
-    show_one(items.show_item(begin(output), vault_name, name))
+    """Show one item; one in ProtectionError also says what failed and what to run."""
+    view = items.show_item(begin(output, lang=lang), vault_name, name, language())
+    show_one(view, skip=("advice",))
+    if CURRENT.output is OutputFormat.TABLE and view.advice:
+        print_advice([view.advice])
 
 
 @app.command("set-policy")

@@ -6,9 +6,17 @@ from typing import Annotated
 
 import typer
 
+from rsvault.cli.advice import print_advice
 from rsvault.cli.options import VaultNameOption, end_of_day, parse_day
 from rsvault.cli.render import show_list, show_one
-from rsvault.cli.session import OutputFormat, OutputOption, begin
+from rsvault.cli.session import (
+    CURRENT,
+    LanguageOption,
+    OutputFormat,
+    OutputOption,
+    begin,
+    language,
+)
 from rsvault.services import jobs
 from rsvault.services.states import JobStatus, Operation
 
@@ -48,10 +56,16 @@ def list_(
 
 @app.command()
 def show(
-    vault_name: VaultNameOption, name: JobNameOption, output: OutputOption = OutputFormat.TABLE
+    vault_name: VaultNameOption,
+    name: JobNameOption,
+    lang: LanguageOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Show a job with its sub-tasks."""
-    show_one(jobs.show_job(begin(output), vault_name, name))
+    """Show a job with its sub-tasks; a failed or warned job also says what to do."""
+    view = jobs.show_job(begin(output, lang=lang), vault_name, name, language())
+    show_one(view, skip=("advice",))
+    if CURRENT.output is OutputFormat.TABLE:
+        print_advice(view.advice)
 
 
 @app.command()
