@@ -9,11 +9,10 @@ from typing import Any
 from rsvault.core.units import TiB
 from rsvault.errors import Code, RsvaultError
 from rsvault.sources.libvirt.domain import DiskInfo
+from rsvault.sources.libvirt.pullbackup import CHECKPOINT_LIMIT as CHECKPOINT_LIMIT
 
 # Azure's limit for a disk of a backed-up VM; a user may set a lower one per VM.
 MAX_DISK_SIZE = 32 * TiB
-# Azure keeps at most 18 instant restore points per VM; libvirt checkpoints are ours.
-CHECKPOINT_LIMIT = 18
 # Azure asks to investigate a backup running over 12 hours.
 TRANSFER_TIMEOUT_S = 12 * 3600.0
 DISK_SETTINGS = ("include", "exclude")

@@ -27,6 +27,8 @@ from rsvault.sources.libvirt.domain import DiskInfo
 from rsvault.sources.libvirt.hypervisor import message_of
 
 CHECKPOINT_PREFIX = "rsvault-"
+# Azure keeps at most 18 instant restore points per VM; libvirt checkpoints are ours.
+CHECKPOINT_LIMIT = 18
 RUN_DIR = Path("/var/tmp")
 
 
