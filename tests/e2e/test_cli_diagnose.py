@@ -11,14 +11,12 @@ import contextlib
 import json
 import os
 import socket
-import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import Cli, TreeBuilder
+from tests.e2e.conftest import Cli, TreeBuilder, tmpfs
 from tests.e2e.controlplane import WEEKLY, catalog, cli_for, enable, write_policy
 
 VAULT, POLICY, ITEM = "diag", "weekly", "docs"
@@ -191,24 +189,8 @@ def test_in_chinese(cli: Cli) -> None:
 # The state folder on a volume of its own, nearly full
 
 
-@contextlib.contextmanager
-def small_volume(path: Path, size: str) -> Iterator[Path]:
-    path.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
 def test_a_full_cache_folder_fails_before_anything_else(tmp_path: Path) -> None:
-    with small_volume(tmp_path / "home", "16m") as home:
+    with tmpfs(tmp_path / "home", "16m") as home:
         cli = cli_for(home)
         protected_item(cli, tmp_path, tree(tmp_path / "data", size=8 << 20))
         filler = home / "filler"

@@ -160,6 +160,25 @@ def test_disk_full(cli: Cli, tmp_path: Path) -> None:
         assert cli.ok("vault", "check", "--name", "full", "--read-data")["ok"] is True
 
 
+def test_a_restore_target_that_fills_up(cli: Cli, tmp_path: Path) -> None:
+    """A full target is UserErrorNotEnoughSpace, and no partial file is left behind."""
+    source = write_data_tree(
+        tmp_path / "src", seed=4, unique_files=2, unique_size=3 * MiB, duplicates=0
+    )
+    cli.create_vault("tfull")
+    job = cli.backup("tfull", source)
+    with tmpfs(tmp_path / "small", "4m") as small:
+        result = cli.run(*restore_args("tfull", job["recoveryPoint"], small))
+        assert result.rc == 1, result.describe()
+        assert result.error_code == "UserErrorNotEnoughSpace", result.describe()
+        assert str(small) in result.error["message"]
+        left = [p.name for p in small.rglob("*") if p.is_file()]
+        assert not [name for name in left if name.startswith(".rsvault-tmp-")], left
+    restored_job = jobs(cli.home)[-1]
+    assert restored_job["operation"] == "Restore", restored_job
+    assert restored_job["error_code"] == "UserErrorNotEnoughSpace", restored_job
+
+
 # --------------------------------------------------------------------------------------------
 # (d) SIGKILL at random points of a backup
 

@@ -69,6 +69,8 @@ def print_checks(checks: Sequence[dict[str, Any]]) -> None:
             stdout.print(f"      {check['facts']}", highlight=False)
         if check.get("code"):
             stdout.print(f"      [bold]{check['code']}[/bold]: {check['message']}", highlight=False)
+            if check.get("detail"):
+                stdout.print(f"      ({check['detail']})", highlight=False)
             for number, action in enumerate(check.get("actions", ()), 1):
                 stdout.print(f"        {number}. {action}", highlight=False)
 

@@ -125,7 +125,9 @@ class StoreProbe:
 
 def _short_of_space(store: BlobStore, missing: int) -> RsvaultError:
     return RsvaultError(
-        Code.NOT_ENOUGH_SPACE, location=store.location, needed=format_bytes(max(missing, 1))
+        Code.NOT_ENOUGH_SPACE,
+        location=store.location,
+        detail=f"about {format_bytes(max(missing, 1))} more is needed",
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from rsvault.engine.diskbackup import SEGMENT_FIELD
 from rsvault.engine.progress import ProgressCounter, ProgressSink, ignore_progress
+from rsvault.engine.targetfaults import target_faults
 from rsvault.engine.vmbackup import VM_KIND
 from rsvault.errors import Code, RsvaultError
 from rsvault.sources.libvirt.domain import TARGET_PATTERN
@@ -72,7 +73,8 @@ def restore_disks(
         _check_target(request, chosen)
         counter = ProgressCounter(progress, "restore")
         counter.bytes_total = sum(int(d["size"]) for d in chosen)
-        return [_restore_one(vault, index, manifest, disk, request, counter) for disk in chosen]
+        with target_faults(request.target_dir):
+            return [_restore_one(vault, index, manifest, d, request, counter) for d in chosen]
 
 
 def _chosen_disks(manifest: Manifest, wanted: Sequence[str]) -> list[dict[str, Any]]:

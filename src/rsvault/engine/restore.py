@@ -15,6 +15,7 @@ from pathlib import Path
 from rsvault.engine.progress import ProgressCounter, ProgressSink, ignore_progress
 from rsvault.engine.restoreplan import materialise_hardlinks, select
 from rsvault.engine.restorewriter import ContentWriter
+from rsvault.engine.targetfaults import target_faults
 from rsvault.engine.treecodec import record_to_node
 from rsvault.errors import JobWarning
 from rsvault.sources.files.metadata import apply_metadata
@@ -70,7 +71,8 @@ def restore_files(
             target.check_writable()
             for node in nodes:  # every name is judged before anything is written
                 target.check_path(node.path)
-            _restore_nodes(vault, index, target, nodes, request.workers, counter, result)
+            with target_faults(request.target):
+                _restore_nodes(vault, index, target, nodes, request.workers, counter, result)
         return result
 
 

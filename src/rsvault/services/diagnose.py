@@ -164,4 +164,6 @@ def _check(finding: Finding, language: str) -> dict[str, Any]:
             "causes": list(report.causes),
             "actions": list(report.actions),
         }
+        if report.detail:
+            out["detail"] = report.detail
     return out

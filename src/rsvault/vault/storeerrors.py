@@ -17,7 +17,7 @@ from rsvault.storage import (
 
 def as_rsvault_error(store: BlobStore, exc: StoreError) -> RsvaultError:
     if isinstance(exc, StoreFullError):
-        return RsvaultError(Code.NOT_ENOUGH_SPACE, location=store.location, needed="more")
+        return RsvaultError(Code.NOT_ENOUGH_SPACE, location=store.location, detail=exc.reason)
     if isinstance(exc, StorePermissionError):
         return RsvaultError(
             Code.VAULT_LOCATION_UNUSABLE, location=store.location, reason=exc.reason

@@ -17,6 +17,7 @@ import contextlib
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +44,9 @@ class RestoreTarget:
         self.root = root
         self._root_fd = _open_root(root)
         self._dirs: dict[bytes, int] = {}  # parent path -> fd, least recently used first
+        # temp files not yet committed or discarded: removed if the restore fails (a full disk)
+        self._temps: dict[bytes, bytes] = {}  # temp name -> rel
+        self._temps_lock = threading.Lock()
 
     def __enter__(self) -> RestoreTarget:
         return self
@@ -50,7 +54,18 @@ class RestoreTarget:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        try:
+            if exc is not None:
+                self._discard_unfinished()
+        finally:
+            self.close()
+
+    def _discard_unfinished(self) -> None:
+        with self._temps_lock:
+            left = list(self._temps.items())
+        for temp, rel in left:
+            with contextlib.suppress(OSError, RsvaultError):
+                self.discard_temp_file(rel, temp)
 
     def close(self) -> None:
         for fd in self._dirs.values():
@@ -146,7 +161,10 @@ class RestoreTarget:
         The caller closes the fd, then commits or discards the temp name."""
         fd, name = self.locate(rel)
         temp = _temp_name(name)
-        return os.open(temp, _NEW_FILE_FLAGS, 0o600, dir_fd=fd), temp
+        opened = os.open(temp, _NEW_FILE_FLAGS, 0o600, dir_fd=fd)
+        with self._temps_lock:
+            self._temps[temp] = rel
+        return opened, temp
 
     def commit_temp_file(self, rel: bytes, temp_name: bytes) -> None:
         """Atomically put the temp file in place of `rel`, replacing a file, symlink or other
@@ -154,6 +172,7 @@ class RestoreTarget:
         temp file is then removed."""
         fd, name = self.locate(rel)
         _check_temp_name(temp_name)
+        self._forget_temp(temp_name)
         try:
             os.rename(temp_name, name, src_dir_fd=fd, dst_dir_fd=fd)
         except OSError:
@@ -163,7 +182,12 @@ class RestoreTarget:
     def discard_temp_file(self, rel: bytes, temp_name: bytes) -> None:
         fd, _ = self.locate(rel)
         _check_temp_name(temp_name)
+        self._forget_temp(temp_name)
         _unlink_quietly(temp_name, fd)
+
+    def _forget_temp(self, temp_name: bytes) -> None:
+        with self._temps_lock:
+            self._temps.pop(temp_name, None)
 
     def _deepest_cached(self, parts: list[bytes]) -> tuple[int, int]:
         """(how many leading names are already open, the fd of the last of them)."""
