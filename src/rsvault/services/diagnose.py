@@ -157,13 +157,5 @@ def _check(finding: Finding, language: str) -> dict[str, Any]:
     if finding.blocked_by:
         out["blockedBy"] = finding.blocked_by
     if finding.error is not None:
-        report = finding.error.report(language)
-        out |= {
-            "code": report.code,
-            "message": report.message,
-            "causes": list(report.causes),
-            "actions": list(report.actions),
-        }
-        if report.detail:
-            out["detail"] = report.detail
+        out |= finding.error.report(language).as_dict()
     return out
