@@ -21,7 +21,9 @@ from rsvault.cli.session import (
 )
 from rsvault.services.diagnose import diagnose as run_diagnose
 
-app = typer.Typer(help="Run the preflight checks for a vault or one of its items.")
+app = typer.Typer(
+    help="Run the preflight checks for a vault or one of its items.", add_completion=False
+)
 
 EXIT_CHECK_FAILED = 1
 

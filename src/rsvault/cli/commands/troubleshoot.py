@@ -21,7 +21,9 @@ from rsvault.errors import Code, RsvaultError
 from rsvault.services import troubleshoot
 from rsvault.services.views import TroubleshootView
 
-app = typer.Typer(help="Explain an error: by its code, or from a pasted message.")
+app = typer.Typer(
+    help="Explain an error: by its code, or from a pasted message.", add_completion=False
+)
 
 _LIST = "list"
 
