@@ -8,7 +8,7 @@ each check does lives in rsvault.diagnose.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +122,9 @@ def _newest_recorded(session: Session, vault_name: str) -> datetime | None:
             select(func.max(RecoveryPointRow.time)).where(RecoveryPointRow.vault_name == vault_name)
         ),
     ]
-    known = [_aware(t) for t in times if t is not None]
+    # max() keeps the column's UtcDateTime type, so these come back timezone-aware
+    known = [t for t in times if t is not None]
     return max(known) if known else None
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes that were stored as UTC
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _view(

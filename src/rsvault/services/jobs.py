@@ -140,9 +140,15 @@ def _advice(row: JobRow, language: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     if row.error_code:
         found.append(advice(row.error_code, row.error_params or {}, language))
-    by_code = Counter(str(w.get("code")) for w in row.warnings or [])
-    for code, count in by_code.items():
-        first = next(w for w in row.warnings or [] if w.get("code") == code)
+    # one pass: a job may carry thousands of warnings (every unreadable file)
+    counts: Counter[str] = Counter()
+    firsts: dict[str, dict[str, Any]] = {}
+    for warning in row.warnings or []:
+        code = str(warning.get("code"))
+        counts[code] += 1
+        firsts.setdefault(code, warning)
+    for code, first in firsts.items():
+        count = counts[code]
         extra = first.get("params")
         params = {"path": first.get("path", ""), **(extra if isinstance(extra, dict) else {})}
         found.append(advice(code, params, language, count=count))
