@@ -88,15 +88,19 @@ def test_a_frozen_snapshot_holds_a_clean_ext4(agent: GuestAgent, guest: Guest) -
 
 
 def test_writes_stall_only_on_frozen_mounts(agent: GuestAgent, guest: Guest) -> None:
+    # The writers run until told to stop, not for a fixed count: under load the steps before
+    # the freeze can take seconds, and a writer that ended first would see no freeze at all.
     writer = (
-        "i=0; while [ $i -lt 60 ]; do cut -d' ' -f1 /proc/uptime >> {0}/ticks;"
-        " usleep 50000; i=$((i+1)); done"
+        "rm -f {0}/stop {0}/ticks; while [ ! -e {0}/stop ]; do"
+        " cut -d' ' -f1 /proc/uptime >> {0}/ticks; usleep 50000; done"
     )
     for mount in ("/data", "/scratch"):
         guest_spawn(guest.domain, writer.format(mount))
-    time.sleep(0.5)
+    _wait_for_ticks(guest, ("/data/ticks", "/scratch/ticks"))
     chosen = settings(mounts_to_skip=["/scratch/"])
     outcome = consistent_snapshot(agent, guest.name, chosen, lambda: time.sleep(2), True)
+    time.sleep(0.5)  # a few ticks after the thaw, so the gap is closed on both sides
+    guest_shell(guest.domain, "touch /data/stop /scratch/stop")
     assert outcome.consistency == FS
     assert ("Freeze file systems", "ok: 1 frozen") in [(s.step, s.outcome) for s in outcome.steps]
     deadline = time.monotonic() + 30
@@ -105,6 +109,14 @@ def test_writes_stall_only_on_frozen_mounts(agent: GuestAgent, guest: Guest) -> 
         time.sleep(0.3)
     assert _largest_gap(guest, "/data/ticks") > 1.7  # blocked for the whole freeze
     assert _largest_gap(guest, "/scratch/ticks") < 1.0  # skipped: never frozen
+
+
+def _wait_for_ticks(guest: Guest, paths: tuple[str, ...], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    check = " && ".join(f"[ $(wc -l < {path} 2>/dev/null || echo 0) -ge 2 ]" for path in paths)
+    while guest_shell(guest.domain, f"{check} && echo ready; true").stdout.strip() != "ready":
+        assert time.monotonic() < deadline, "the writers did not start"
+        time.sleep(0.2)
 
 
 def _largest_gap(guest: Guest, path: str) -> float:
