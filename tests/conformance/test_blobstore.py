@@ -14,6 +14,7 @@ from rsvault.storage import (
     FaultyStore,
     LocalStore,
     MemoryStore,
+    StoreError,
     StoreNotFoundError,
 )
 
@@ -114,3 +115,49 @@ def test_large_blob_round_trip(store: BlobStore) -> None:
     store.put("data/ff/big", payload)
     assert store.get("data/ff/big") == payload
     assert store.get("data/ff/big", 5_000_000, 10) == payload[5_000_000:5_000_010]
+
+
+def test_upload_in_pieces_is_invisible_until_committed(store: BlobStore) -> None:
+    upload = store.open_upload("data/aa/streamed")
+    upload.write(b"first ")
+    upload.write(memoryview(b"second"))
+    assert upload.size == len(b"first second")
+    with pytest.raises(StoreNotFoundError):
+        store.stat("data/aa/streamed")
+    assert list(store.list("data/")) == []
+    upload.commit()
+    assert store.get("data/aa/streamed") == b"first second"
+
+
+def test_upload_commit_replaces_an_existing_blob(store: BlobStore) -> None:
+    store.put("index/i", b"old contents")
+    upload = store.open_upload("index/i")
+    upload.write(b"new")
+    assert store.get("index/i") == b"old contents"
+    upload.commit()
+    assert store.get("index/i") == b"new"
+
+
+def test_aborted_upload_leaves_nothing(store: BlobStore) -> None:
+    upload = store.open_upload("data/bb/dropped")
+    upload.write(os.urandom(100_000))
+    upload.abort()
+    upload.abort()  # idempotent
+    with pytest.raises(StoreNotFoundError):
+        store.get("data/bb/dropped")
+    assert list(store.list()) == []
+
+
+def test_finished_upload_refuses_more(store: BlobStore) -> None:
+    upload = store.open_upload("done")
+    upload.commit()
+    assert store.get("done") == b""
+    with pytest.raises(StoreError):
+        upload.write(b"late")
+    with pytest.raises(StoreError):
+        upload.commit()
+
+
+def test_upload_names_are_checked(store: BlobStore) -> None:
+    with pytest.raises(ValueError, match="invalid blob name"):
+        store.open_upload("../escape")

@@ -49,3 +49,32 @@ def test_delays_use_the_injected_clock() -> None:
     store.delay("put", 30)
     store.put("a", b"")
     assert clock.monotonic() == 30
+
+
+def test_an_upload_can_fail_while_writing_and_leaves_nothing() -> None:
+    store = FaultyStore(MemoryStore())
+    store.fail("write", StoreFullError, prefix="data/", after=1)
+    upload = store.open_upload("data/p")
+    upload.write(b"fits")
+    with pytest.raises(StoreFullError):
+        upload.write(b"does not")
+    upload.abort()
+    with pytest.raises(StoreNotFoundError):
+        store.get("data/p")
+
+
+def test_put_faults_and_lost_writes_apply_to_an_upload_commit() -> None:
+    store = FaultyStore(MemoryStore())
+    store.fail("put", StoreFullError, prefix="data/", times=1)
+    upload = store.open_upload("data/p")
+    upload.write(b"pack")
+    with pytest.raises(StoreFullError):
+        upload.commit()
+    with pytest.raises(StoreNotFoundError):
+        store.get("data/p")
+    store.lose_writes("data/")
+    upload = store.open_upload("data/q")
+    upload.write(b"pack")
+    upload.commit()
+    with pytest.raises(StoreNotFoundError):
+        store.get("data/q")

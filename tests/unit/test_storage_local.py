@@ -17,6 +17,22 @@ def test_put_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "data/aa").iterdir()) == ["x"]
 
 
+def test_an_upload_writes_beside_the_blob_and_leaves_nothing_when_aborted(
+    tmp_path: Path,
+) -> None:
+    store = LocalStore(tmp_path)
+    upload = store.open_upload("data/aa/y")
+    upload.write(b"part of a pack")
+    [temporary] = (tmp_path / "data/aa").iterdir()
+    assert temporary.name.startswith("tmp~y.")
+    upload.abort()
+    assert list((tmp_path / "data/aa").iterdir()) == []
+    upload = store.open_upload("data/aa/y")
+    upload.write(b"a whole pack")
+    upload.commit()
+    assert sorted(p.name for p in (tmp_path / "data/aa").iterdir()) == ["y"]
+
+
 def test_temporaries_are_not_listed_and_are_swept(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     store.put("data/aa/x", b"123")

@@ -9,11 +9,12 @@ from rsvault.storage.errors import (
 from rsvault.storage.faulty import FaultyStore
 from rsvault.storage.local import LocalStore
 from rsvault.storage.memory import MemoryStore
-from rsvault.storage.protocol import BlobInfo, BlobStore
+from rsvault.storage.protocol import BlobInfo, BlobStore, BlobUpload
 
 __all__ = [
     "BlobInfo",
     "BlobStore",
+    "BlobUpload",
     "FaultyStore",
     "LocalStore",
     "MemoryStore",

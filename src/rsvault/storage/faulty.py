@@ -2,7 +2,10 @@
 
 Faults are scripted per operation, e.g. `store.fail("put", StoreFullError, after=3)` makes
 the fourth and later puts fail; `store.corrupt_reads("data/")` flips a byte in every get
-below that prefix. This is product code: tests and `rsvault` self-checks both use it.
+below that prefix. An upload (`open_upload`) is a put in pieces: "put" faults, delays and lost
+writes apply to its commit, and "write" faults to each of its writes (a disk that fills up
+while a pack is being written). This is product code: tests and `rsvault` self-checks both
+use it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 
 from rsvault.core.clock import SYSTEM_CLOCK, Clock
 from rsvault.storage.errors import StoreError
-from rsvault.storage.protocol import BlobInfo, BlobStore
+from rsvault.storage.protocol import BlobInfo, BlobStore, BlobUpload
 
 
 @dataclass
@@ -100,9 +103,15 @@ class FaultyStore:
 
     def put(self, name: str, data: bytes | memoryview) -> None:
         self._before("put", name)
-        if any(name.startswith(p) for p in self._lose_prefixes):
+        if self._loses(name):
             return
         self.inner.put(name, data)
+
+    def open_upload(self, name: str) -> _FaultyUpload:
+        return _FaultyUpload(self, name, self.inner.open_upload(name))
+
+    def _loses(self, name: str) -> bool:
+        return any(name.startswith(p) for p in self._lose_prefixes)
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         self._before("get", name)
@@ -127,3 +136,32 @@ class FaultyStore:
 
     def free_space(self) -> int | None:
         return self.inner.free_space()
+
+
+class _FaultyUpload:
+    def __init__(self, store: FaultyStore, name: str, inner: BlobUpload) -> None:
+        self._store = store
+        self._name = name
+        self._inner = inner
+
+    @property
+    def size(self) -> int:
+        return self._inner.size
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._store._before("write", self._name)
+        self._inner.write(data)
+
+    def commit(self) -> None:
+        try:
+            self._store._before("put", self._name)
+        except StoreError:
+            self._inner.abort()
+            raise
+        if self._store._loses(self._name):
+            self._inner.abort()
+            return
+        self._inner.commit()
+
+    def abort(self) -> None:
+        self._inner.abort()

@@ -71,29 +71,19 @@ class LocalStore:
         return self.root / check_name(name)
 
     def put(self, name: str, data: bytes | memoryview) -> None:
+        upload = self.open_upload(name)
+        try:
+            upload.write(data)
+        except BaseException:
+            upload.abort()
+            raise
+        upload.commit()
+
+    def open_upload(self, name: str) -> _LocalUpload:
         path = self._path(name)
-        self._forget_handle(name)
-        temp = path.parent / f"{_TEMP_PREFIX}{path.name}.{secrets.token_hex(6)}"
         with _translated(name):
             path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._write_durably(temp, data)
-                os.replace(temp, path)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
-            _fsync_dir(path.parent)
-
-    @staticmethod
-    def _write_durably(temp: Path, data: bytes | memoryview) -> None:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            return _LocalUpload(self, name, path)
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         if length is None:
@@ -170,6 +160,52 @@ class LocalStore:
                     path.unlink(missing_ok=True)
                     removed += 1
         return removed
+
+
+class _LocalUpload:
+    """A temporary file beside the blob: written as it comes, then fsync → rename → fsync."""
+
+    def __init__(self, store: LocalStore, name: str, path: Path) -> None:
+        self._store = store
+        self._name = name
+        self._path = path
+        self._temp = path.parent / f"{_TEMP_PREFIX}{path.name}.{secrets.token_hex(6)}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        self._fd: int | None = os.open(self._temp, flags, 0o600)
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._fd is None:
+            raise StoreError(self._name, "upload already finished")
+        view = memoryview(data)
+        with _translated(self._name):
+            while view:
+                written = os.write(self._fd, view)
+                self.size += written
+                view = view[written:]
+
+    def commit(self) -> None:
+        if self._fd is None:
+            raise StoreError(self._name, "upload already finished")
+        try:
+            with _translated(self._name):
+                os.fsync(self._fd)
+                self._close()
+                self._store._forget_handle(self._name)
+                os.replace(self._temp, self._path)
+                _fsync_dir(self._path.parent)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        self._close()
+        self._temp.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def _older(path: Path, cutoff: datetime) -> bool:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 
 from rsvault.core.clock import SYSTEM_CLOCK, Clock
-from rsvault.storage.errors import StoreNotFoundError
+from rsvault.storage.errors import StoreError, StoreNotFoundError
 from rsvault.storage.names import check_name
 from rsvault.storage.protocol import BlobInfo
 
@@ -26,6 +26,9 @@ class MemoryStore:
         info = BlobInfo(check_name(name), len(payload), self._clock.now())
         with self._lock:
             self._blobs[name] = (payload, info)
+
+    def open_upload(self, name: str) -> _MemoryUpload:
+        return _MemoryUpload(self, check_name(name))
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         with self._lock:
@@ -53,3 +56,28 @@ class MemoryStore:
 
     def free_space(self) -> int | None:
         return None
+
+
+class _MemoryUpload:
+    def __init__(self, store: MemoryStore, name: str) -> None:
+        self._store = store
+        self._name = name
+        self._buffer: bytearray | None = bytearray()
+
+    @property
+    def size(self) -> int:
+        return len(self._buffer or b"")
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._buffer is None:
+            raise StoreError(self._name, "upload already finished")
+        self._buffer += data
+
+    def commit(self) -> None:
+        if self._buffer is None:
+            raise StoreError(self._name, "upload already finished")
+        buffer, self._buffer = self._buffer, None
+        self._store.put(self._name, bytes(buffer))
+
+    def abort(self) -> None:
+        self._buffer = None

@@ -15,12 +15,35 @@ class BlobInfo:
     modified: datetime
 
 
+class BlobUpload(Protocol):
+    """One blob being written; see `BlobStore.open_upload`."""
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        ...
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def commit(self) -> None:
+        """Make the blob visible and durable. A failed commit raises; the blob then counts as
+        never written (it may or may not be there, like a put that failed)."""
+        ...
+
+    def abort(self) -> None:
+        """Drop what was written; idempotent, and harmless after a commit or a failure."""
+        ...
+
+
 class BlobStore(Protocol):
     """Named immutable-ish byte blobs under '/'-separated names such as 'data/ab/abcd…'.
 
     Contract:
     - `put` is atomic: a reader sees the old blob, or no blob, or the whole new blob, never a
       part. When `put` returns, the blob is durable (fsynced or acknowledged by the service).
+    - `open_upload` writes a blob piece by piece, for blobs too large to hold in memory at
+      once (packs). Nothing is visible until `commit`, which is then atomic and durable like
+      `put`; `abort` (or a failed write or commit) leaves no blob behind.
     - `get` of a missing blob raises StoreNotFoundError. `get(name, offset, length)` returns at
       most `length` bytes from `offset`; a range past the end returns what exists.
     - `list(prefix)` yields every blob whose name starts with `prefix`, in no particular order.
@@ -35,6 +58,8 @@ class BlobStore(Protocol):
         ...
 
     def put(self, name: str, data: bytes | memoryview) -> None: ...
+
+    def open_upload(self, name: str) -> BlobUpload: ...
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes: ...
 
