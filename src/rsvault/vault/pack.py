@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import msgpack
 
 from rsvault.errors import Code, RsvaultError
+from rsvault.storage import BlobStore, BlobUpload
 from rsvault.vault.crypto import Sealer
 
 MAGIC = b"RSVP"
@@ -46,30 +47,44 @@ def pack_id_from_name(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-class PackBuilder:
-    """Accumulates sealed chunks; `finish` returns the complete pack bytes."""
+class PackWriter:
+    """A pack written to the store as its chunks arrive, so no pack is ever held in memory.
 
-    def __init__(self, pack_id: str) -> None:
+    The store sees nothing until `finish` commits the whole pack at once. Not thread-safe:
+    the caller serialises `add`.
+    """
+
+    def __init__(self, store: BlobStore, pack_id: str) -> None:
         self.pack_id = pack_id
-        self._buffer = bytearray(PREAMBLE)
+        self._store = store
+        self._upload: BlobUpload | None = None  # opened by the first chunk
+        self.size = len(PREAMBLE)
         self.entries: list[BlobEntry] = []
 
-    @property
-    def size(self) -> int:
-        return len(self._buffer)
-
-    def add(self, kind: bytes, chunk_id: bytes, sealed: bytes, raw_length: int) -> BlobEntry:
-        entry = BlobEntry(kind, chunk_id, len(self._buffer), len(sealed), raw_length)
-        self._buffer += sealed
+    def add(
+        self, kind: bytes, chunk_id: bytes, sealed: bytes | memoryview, raw_length: int
+    ) -> BlobEntry:
+        if self._upload is None:
+            self._upload = self._store.open_upload(pack_name(self.pack_id))
+            self._upload.write(PREAMBLE)
+        entry = BlobEntry(kind, chunk_id, self.size, len(sealed), raw_length)
+        self._upload.write(sealed)
+        self.size += len(sealed)
         self.entries.append(entry)
         return entry
 
-    def finish(self, sealer: Sealer) -> memoryview:
-        """The whole pack; a view of the builder's buffer, so a pack is never held twice."""
+    def finish(self, sealer: Sealer) -> None:
+        """Append the header and trailer and commit: when this returns, the pack is durable."""
+        if self._upload is None:
+            return  # no chunk: no pack
         rows = [e.as_list() for e in self.entries]
         header = sealer.seal_meta(_header_context(self.pack_id), msgpack.packb(rows))
-        self._buffer += header + _TRAILER.pack(len(header), MAGIC)
-        return memoryview(self._buffer)
+        self._upload.write(header + _TRAILER.pack(len(header), MAGIC))
+        self._upload.commit()
+
+    def abort(self) -> None:
+        if self._upload is not None:
+            self._upload.abort()
 
 
 def _header_context(pack_id: str) -> bytes:

@@ -51,10 +51,22 @@ def prune_vault(vault: Vault, grace: timedelta = DEFAULT_GRACE) -> PruneReport:
     with vault.lease(LeaseKind.PRUNE, "prune") as lease, translated(vault.store):
         _mark(vault, report)
         _sweep(vault, lease, grace, report)
-        store: BlobStore | SweepsTemporaries = vault.store
-        if hasattr(store, "sweep_temporaries"):
-            report.temporaries_removed = store.sweep_temporaries(grace, vault.clock.now())
+        _sweep_temporaries(vault, grace, report)
     return report
+
+
+def _sweep_temporaries(vault: Vault, grace: timedelta, report: PruneReport) -> None:
+    """Remove what writers that died mid-upload left behind. A live backup streams its open
+    pack into a temporary whose age says nothing about whether it is still being written (a
+    backup that deduplicates almost everything may add to it rarely), so while a backup
+    holds the vault the sweep waits for a later prune."""
+    store: BlobStore | SweepsTemporaries = vault.store
+    if not hasattr(store, "sweep_temporaries"):
+        return
+    now = vault.clock.now()
+    if any(r.kind is LeaseKind.SHARED and r.is_alive(now) for r in read_leases(vault.store)):
+        return
+    report.temporaries_removed = store.sweep_temporaries(grace, now)
 
 
 def _referenced(vault: Vault, index: Index, records: list[PruneRecord]) -> set[bytes]:

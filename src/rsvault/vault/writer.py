@@ -1,7 +1,8 @@
-"""Storing chunks: deduplicate, seal, fill packs, upload them, then index them.
+"""Storing chunks: deduplicate, seal, stream into packs, commit them, then index them.
 
-Safe to call from many threads at once. Packs are uploaded in the background; an index file
-is written only after every pack it names is durable (packs → index, never the reverse).
+Safe to call from many threads at once. Sealed chunks go straight to the open pack's upload
+(no pack is held in memory); a full pack is committed in the background, and an index file is
+written only after every pack it names is durable (packs → index, never the reverse).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rsvault.storage import BlobStore, StoreError
 from rsvault.vault.chunker import is_zero
 from rsvault.vault.crypto import Sealer
 from rsvault.vault.index import INDEX_PREFIX, Index, IndexFile
-from rsvault.vault.pack import BlobEntry, PackBuilder, pack_name
+from rsvault.vault.pack import BlobEntry, PackWriter
 from rsvault.vault.storeerrors import as_rsvault_error
 
 PACKS_PER_INDEX = 16
@@ -46,7 +47,7 @@ class ChunkWriter:
         self._claimed: set[bytes] = set()
         self._claim_lock = threading.Lock()
         self._pack_lock = threading.Lock()
-        self._pack = PackBuilder(random_hex_id())
+        self._pack = self._new_pack()
         self._uploader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload")
         self._uploads: list[Future[None]] = []
         self._upload_slots = threading.BoundedSemaphore(MAX_UPLOADS_IN_FLIGHT)
@@ -54,55 +55,73 @@ class ChunkWriter:
         self._failure: RsvaultError | None = None
         self.index_files_written: list[str] = []
 
-    def store(self, kind: bytes, data: bytes) -> ChunkRef:
+    def store(self, kind: bytes, data: bytes | memoryview) -> ChunkRef:
         """Store one chunk unless it is all zeros or already known; return its reference."""
         self._raise_if_failed()
         if is_zero(data):
-            self.stats.chunks_zero += 1
+            self.note_zero()
             return (None, len(data))
         chunk_id = self._sealer.chunk_id(data)
-        if not self._claim(chunk_id):
-            self.stats.chunks_deduplicated += 1
-            return (chunk_id, len(data))
-        sealed = self._sealer.seal_chunk(kind, chunk_id, data)
-        self._append(kind, chunk_id, sealed, len(data))
+        if self.claim(chunk_id):
+            sealed = self._sealer.seal_chunk(kind, chunk_id, data)
+            self.append_sealed(kind, chunk_id, sealed, len(data))
         return (chunk_id, len(data))
 
-    def _claim(self, chunk_id: bytes) -> bool:
+    def note_zero(self) -> None:
+        """Count an all-zero chunk, which is referenced but never stored."""
+        self.stats.chunks_zero += 1
+
+    def claim(self, chunk_id: bytes) -> bool:
+        """True when the caller must seal the chunk and `append_sealed` it; False when it is
+        stored already or another caller has claimed it (a deduplicated chunk)."""
         with self._claim_lock:
             if chunk_id in self._index or chunk_id in self._claimed:
+                self.stats.chunks_deduplicated += 1
                 return False
             self._claimed.add(chunk_id)
             return True
 
-    def _append(self, kind: bytes, chunk_id: bytes, sealed: bytes, raw_length: int) -> None:
-        full: PackBuilder | None = None
+    def _new_pack(self) -> PackWriter:
+        return PackWriter(self._store, random_hex_id())
+
+    def append_sealed(
+        self, kind: bytes, chunk_id: bytes, sealed: bytes | memoryview, raw_length: int
+    ) -> None:
+        """Add a chunk sealed by whoever claimed it (this process or a read worker)."""
+        full: PackWriter | None = None
         with self._pack_lock:
-            self._pack.add(kind, chunk_id, sealed, raw_length)
+            self._raise_if_failed()
+            try:
+                self._pack.add(kind, chunk_id, sealed, raw_length)
+            except StoreError as exc:
+                self._pack.abort()  # a pack that missed a chunk must never be committed
+                self._failure = as_rsvault_error(self._store, exc)
+                raise self._failure from exc
             self.stats.chunks_new += 1
             self.stats.bytes_new += raw_length
             self.stats.bytes_stored += len(sealed)
             if self._pack.size >= self._pack_target:
-                full, self._pack = self._pack, PackBuilder(random_hex_id())
+                full, self._pack = self._pack, self._new_pack()
         if full is not None:
             self._submit(full)
 
-    def _submit(self, pack: PackBuilder) -> None:
-        self._upload_slots.acquire()  # back-pressure: at most a few finished packs in memory
+    def _submit(self, pack: PackWriter) -> None:
+        self._upload_slots.acquire()  # back-pressure: one pack committing while the next fills
         self._uploads.append(self._uploader.submit(self._upload, pack))
 
-    def _upload(self, pack: PackBuilder) -> None:
+    def _upload(self, pack: PackWriter) -> None:
         try:
-            payload = pack.finish(self._sealer)
-            self._store.put(pack_name(pack.pack_id), payload)
+            pack.finish(self._sealer)
             self.stats.packs += 1
             self._index.add_pack(pack.pack_id, pack.entries)
             self._unindexed[pack.pack_id] = pack.entries
             if len(self._unindexed) >= PACKS_PER_INDEX:
                 self._write_index()
         except StoreError as exc:
+            pack.abort()
             self._failure = as_rsvault_error(self._store, exc)
         except RsvaultError as exc:
+            pack.abort()
             self._failure = exc
         finally:
             self._upload_slots.release()
@@ -119,8 +138,9 @@ class ChunkWriter:
 
     def flush(self) -> None:
         """Upload the last pack and index everything; after this every chunk is durable."""
+        self._raise_if_failed()
         with self._pack_lock:
-            last, self._pack = self._pack, PackBuilder(random_hex_id())
+            last, self._pack = self._pack, self._new_pack()
         if last.entries:
             self._submit(last)
         for upload in self._uploads:
@@ -138,4 +158,7 @@ class ChunkWriter:
             self._failure = as_rsvault_error(self._store, exc)
 
     def close(self) -> None:
+        """Release everything; a pack still open (the work was abandoned) is dropped unwritten."""
+        with self._pack_lock:
+            self._pack.abort()
         self._uploader.shutdown(wait=True)

@@ -17,7 +17,7 @@ from rsvault.vault.keys import VaultKeys, new_master_key
 from rsvault.vault.pack import (
     PREAMBLE,
     BlobEntry,
-    PackBuilder,
+    PackWriter,
     header_length,
     pack_id_from_name,
     pack_name,
@@ -50,12 +50,14 @@ def header_of(pack_id: str, pack: bytes) -> list[BlobEntry]:
     return parse_header(SEALER, pack_id, pack[start : start + length])
 
 
-def build_pack(pack_id: str, payloads: list[tuple[bytes, bytes]]) -> tuple[PackBuilder, bytes]:
-    builder = PackBuilder(pack_id)
+def build_pack(pack_id: str, payloads: list[tuple[bytes, bytes]]) -> tuple[PackWriter, bytes]:
+    store = MemoryStore()
+    builder = PackWriter(store, pack_id)
     for kind, plain in payloads:
         chunk_id = SEALER.chunk_id(plain)
         builder.add(kind, chunk_id, SEALER.seal_chunk(kind, chunk_id, plain), len(plain))
-    return builder, bytes(builder.finish(SEALER))
+    builder.finish(SEALER)
+    return builder, store.get(pack_name(pack_id))
 
 
 @settings(max_examples=40, deadline=None)

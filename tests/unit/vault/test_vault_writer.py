@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,9 @@ from rsvault.errors import Code, RsvaultError
 from rsvault.storage import (
     BlobInfo,
     BlobStore,
+    BlobUpload,
     FaultyStore,
+    LocalStore,
     StoreFullError,
     StorePermissionError,
 )
@@ -42,6 +45,13 @@ class RecordingStore:
         with self._lock:
             self.puts.append(name)
 
+    def open_upload(self, name: str) -> BlobUpload:
+        return _RecordedUpload(self, name, self.inner.open_upload(name))
+
+    def recorded(self, name: str) -> None:
+        with self._lock:
+            self.puts.append(name)
+
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         return self.inner.get(name, offset, length)
 
@@ -56,6 +66,27 @@ class RecordingStore:
 
     def free_space(self) -> int | None:
         return None
+
+
+class _RecordedUpload:
+    def __init__(self, store: RecordingStore, name: str, inner: BlobUpload) -> None:
+        self._store = store
+        self._name = name
+        self._inner = inner
+
+    @property
+    def size(self) -> int:
+        return self._inner.size
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._inner.write(data)
+
+    def commit(self) -> None:
+        self._inner.commit()
+        self._store.recorded(self._name)
+
+    def abort(self) -> None:
+        self._inner.abort()
 
 
 def writer_on(vault: Vault, store: BlobStore, pack_target: int = SMALL_PACK) -> ChunkWriter:
@@ -203,6 +234,34 @@ def test_a_full_store_is_not_enough_space(vault: Vault, prefix: str) -> None:
     finally:
         writer.close()
     assert list(vault.store.list(INDEX_PREFIX)) == []
+
+
+def test_a_disk_filling_up_while_a_pack_is_written_fails_at_once_and_leaves_no_pack(
+    vault: Vault,
+) -> None:
+    faulty = FaultyStore(vault.store)
+    faulty.fail("write", StoreFullError, prefix="data/", after=5, reason="No space left")
+    writer = writer_on(vault, faulty, pack_target=1 << 30)
+    try:
+        with pytest.raises(RsvaultError) as caught:
+            store_then_flush(writer, [os.urandom(4000) for _ in range(10)])
+        assert caught.value.code is Code.NOT_ENOUGH_SPACE
+    finally:
+        writer.close()
+    assert packs_in(vault.store) == set()
+    assert list(vault.store.list(INDEX_PREFIX)) == []
+
+
+def test_an_abandoned_writer_drops_its_open_pack(
+    tmp_path: Path, make_vault: Callable[[BlobStore], Vault]
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    vault = make_vault(store)
+    writer = writer_on(vault, store, pack_target=1 << 30)
+    writer.store(DATA, os.urandom(4000))
+    assert [p.name[:4] for p in (tmp_path / "store/data").glob("*/*")] == ["tmp~"]
+    writer.close()  # no flush: the backup was cancelled or failed elsewhere
+    assert list((tmp_path / "store/data").glob("*/*")) == []
 
 
 def test_a_full_store_fails_the_last_pack_at_flush(vault: Vault) -> None:
