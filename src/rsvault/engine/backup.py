@@ -12,7 +12,6 @@ from typing import Any
 
 from rsvault.core.ids import recovery_point_name
 from rsvault.engine.filecache import FilesCache
-from rsvault.engine.filereader import ChunkFutures, FileReader
 from rsvault.engine.progress import (
     COMMIT_PHASE,
     Progress,
@@ -20,6 +19,8 @@ from rsvault.engine.progress import (
     ProgressSink,
     ignore_progress,
 )
+from rsvault.engine.readpool import FileResult, ReadPool
+from rsvault.engine.readworker import Setup
 from rsvault.engine.treecodec import node_to_record
 from rsvault.errors import JobWarning, RsvaultError
 from rsvault.sources.files.node import Node, NodeType
@@ -29,9 +30,9 @@ from rsvault.vault.lease import LeaseKind
 from rsvault.vault.manifest import Manifest
 from rsvault.vault.repository import Vault
 
-WINDOW = 256  # nodes waiting for their chunks before the oldest is awaited
+WINDOW = 1024  # nodes waiting for their chunks before the oldest is awaited
 
-Pending = Future[ChunkFutures | JobWarning] | None
+Pending = Future[FileResult] | None
 
 
 @dataclass(frozen=True)
@@ -140,10 +141,11 @@ class _BackupRun:
         self.warnings: list[JobWarning] = []
         self.progress = ProgressCounter(sink, "backup")
         self.writer = vault.chunk_writer(index)
-        self.reader = FileReader(self.writer, vault.file_chunker(), self.progress, request.workers)
+        self.reader = ReadPool(_setup_of(vault), self.writer, self.progress, request.workers)
 
     def write_tree(self) -> list[tuple[bytes, int]]:
         refs = self.vault.write_tree(self.writer, self._records())
+        self.reader.finish()
         self.writer.flush()
         s = self.writer.stats
         self.stats.bytes_new, self.stats.bytes_stored = s.bytes_new, s.bytes_stored
@@ -158,8 +160,11 @@ class _BackupRun:
                 self.warnings.append(entry)
                 continue
             pending.append((entry, self._content_of(entry)))
+            if len(pending) > WINDOW:
+                self.reader.send_batch()  # the oldest may still wait in the task being gathered
             while pending and (len(pending) > WINDOW or _done(pending[0][1])):
                 yield from self._finish(*pending.popleft())
+        self.reader.send_batch()
         while pending:
             yield from self._finish(*pending.popleft())
 
@@ -174,7 +179,7 @@ class _BackupRun:
             self.progress.add(files=1, nbytes=node.size)
             return None
         self.stats.bytes_read += node.size
-        return self.reader.read_later(node, b"/" + node.path)
+        return self.reader.read_later(node.size, b"/" + node.path)
 
     def _count(self, node: Node) -> None:
         if node.type is NodeType.FILE:
@@ -187,13 +192,13 @@ class _BackupRun:
 
     def _finish(self, node: Node, reading: Pending) -> Iterator[dict[str, Any]]:
         if reading is not None:
-            futures = reading.result()
-            if isinstance(futures, JobWarning):
-                self.warnings.append(futures)  # unreadable: left out, the job goes on
+            result = reading.result()
+            if isinstance(result, JobWarning):
+                self.warnings.append(result)  # unreadable: left out, the job goes on
                 self.stats.files -= 1
                 self.stats.bytes_total -= node.size
                 return
-            node.chunks = [future.result() for future in futures]
+            node.chunks = result
             # A file that grew or shrank while being read is recorded as read, so a restore
             # writes exactly the bytes that were verified, at the size they add up to.
             read = sum(length for _cid, length in node.chunks)
@@ -203,7 +208,6 @@ class _BackupRun:
         yield node_to_record(node)
 
     def close(self) -> None:
-        self.reader.close()
         self.writer.close()
 
     def abort(self) -> None:
@@ -212,9 +216,9 @@ class _BackupRun:
 
 
 def _done(reading: Pending) -> bool:
-    if reading is None:
-        return True
-    if not reading.done():
-        return False
-    futures = reading.result()
-    return isinstance(futures, JobWarning) or all(f.done() for f in futures)
+    return reading is None or reading.done()
+
+
+def _setup_of(vault: Vault) -> Setup:
+    c = vault.config
+    return Setup(vault.subkeys(), c.compression_level, c.cdc_min, c.cdc_avg, c.cdc_max)

@@ -49,6 +49,7 @@ class Vault:
         self.clock = clock
         self._master = master
         keys = VaultKeys.derive(master)
+        self._keys = keys
         self.sealer = Sealer(keys, config.compression_level)
         self._disk_sealer = Sealer(keys, config.disk_compression_level)
 
@@ -153,6 +154,11 @@ class Vault:
     def disk_chunk_writer(self, index: Index) -> ChunkWriter:
         """A writer for disk images: the same format, a faster compression level."""
         return ChunkWriter(self.store, self._disk_sealer, index, self.config.pack_target)
+
+    def subkeys(self) -> VaultKeys:
+        """The derived keys (never the master key), for worker processes that cut and seal
+        chunks on this vault's behalf."""
+        return self._keys
 
     def file_chunker(self) -> ContentChunker:
         c = self.config
