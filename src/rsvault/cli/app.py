@@ -12,7 +12,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from rsvault.cli.memory import tune_allocator
+from rsvault.cli.memory import tune_allocator, tune_collector
 from rsvault.cli.render import show_error
 from rsvault.errors import Code, RsvaultError
 
@@ -80,6 +80,7 @@ _EXIT_BY_CODE = {
 
 def main() -> None:
     tune_allocator()
+    tune_collector()
     try:
         # Without standalone mode click hands back the code of a typer.Exit instead of exiting.
         code = app.main(prog_name="rsvault", standalone_mode=False)

@@ -1,4 +1,7 @@
-"""glibc allocator settings for a process that moves many megabyte-sized buffers.
+"""Memory settings for the CLI process: the glibc allocator and the cycle collector.
+
+The CLI moves many megabyte-sized buffers and builds hundreds of thousands of long-lived
+objects (tree records, index entries, the files cache).
 
 By default glibc raises its mmap threshold after the first large buffer is freed, so later
 packs and chunks come from the heap and the heap never shrinks: peak memory grows with the
@@ -11,7 +14,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 
+# A backup allocates objects by the million and frees few of them cyclically: with Python's
+# default first threshold (700 allocations) the collector runs thousands of times and each
+# older-generation pass walks every live tree record again.
+GC_THRESHOLDS = (50_000, 20, 20)
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 MMAP_THRESHOLD = 6 * 1024 * 1024
@@ -28,3 +36,9 @@ def tune_allocator() -> None:
         libc.mallopt(_M_ARENA_MAX, ARENAS)
     except (OSError, AttributeError):
         return  # not glibc: its allocator has its own policy
+
+
+def tune_collector() -> None:
+    """Collect less often, and never rescan what exists once the commands are imported."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
