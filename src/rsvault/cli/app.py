@@ -12,8 +12,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from rsvault.cli.memory import tune_allocator, tune_collector
 from rsvault.cli.render import show_error
+from rsvault.core.memory import tune_allocator, tune_collector
 from rsvault.errors import Code, RsvaultError
 
 # Each group's (or single command's) module is imported only when it runs: `rsvault job list`

@@ -37,13 +37,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from rsvault.core.memory import tune_allocator
 from rsvault.engine import wire
 from rsvault.vault.chunker import ContentChunker, is_zero
 from rsvault.vault.crypto import DATA, Sealer
 from rsvault.vault.keys import VaultKeys
 
-PART_BYTES = 8 * 1024 * 1024
-PARTS_WAITING = 3  # parts hashed and waiting for the parent's answer, at most
+PART_BYTES = 4 * 1024 * 1024
+PARTS_WAITING = 2  # parts hashed and waiting for the parent's answer, at most
 
 FilePiece = tuple[int, list[tuple[bytes | None, int]], bool, tuple[int, str] | None]
 
@@ -60,7 +61,7 @@ class Setup:
 @dataclass
 class _Part:
     pieces: list[FilePiece] = field(default_factory=list)
-    chunks: list[tuple[bytes, bytes | memoryview] | None] = field(default_factory=list)
+    chunks: list[tuple[bytes, bytes] | None] = field(default_factory=list)
     size: int = 0
 
     def add(self, file_no: int, data: bytes | memoryview, sealer: Sealer) -> None:
@@ -71,7 +72,9 @@ class _Part:
         else:
             chunk_id = sealer.chunk_id(data)
             refs.append((chunk_id, len(data)))
-            self.chunks.append((chunk_id, data))
+            # A copy, not a view: a view would keep the whole 8 MiB read block alive until
+            # the parent answers, and a worker's memory would grow with its read-ahead.
+            self.chunks.append((chunk_id, bytes(data)))
         self.size += len(data)
 
     def end_file(self, file_no: int, error: tuple[int, str] | None = None) -> None:
@@ -203,6 +206,7 @@ def _open_ahead(path: bytes) -> int | OSError:
 
 
 def main() -> None:
+    tune_allocator()
     sock = socket.socket(fileno=int(sys.argv[1]))
     try:
         header, _payload = wire.receive(sock)

@@ -1,7 +1,7 @@
-"""Memory settings for the CLI process: the glibc allocator and the cycle collector.
+"""Memory settings for rsvault's processes: the glibc allocator and the cycle collector.
 
-The CLI moves many megabyte-sized buffers and builds hundreds of thousands of long-lived
-objects (tree records, index entries, the files cache).
+The CLI and the read workers move many megabyte-sized buffers; the CLI also builds hundreds
+of thousands of long-lived objects (tree records, index entries, the files cache).
 
 By default glibc raises its mmap threshold after the first large buffer is freed, so later
 packs and chunks come from the heap and the heap never shrinks: peak memory grows with the
