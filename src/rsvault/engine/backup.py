@@ -19,8 +19,7 @@ from rsvault.engine.progress import (
     ProgressSink,
     ignore_progress,
 )
-from rsvault.engine.readpool import FileResult, ReadPool
-from rsvault.engine.readworker import Setup
+from rsvault.engine.readpool import FileResult, ReadPool, worker_setup
 from rsvault.engine.treecodec import node_to_record
 from rsvault.errors import JobWarning, RsvaultError
 from rsvault.sources.files.node import Node, NodeType
@@ -141,7 +140,7 @@ class _BackupRun:
         self.warnings: list[JobWarning] = []
         self.progress = ProgressCounter(sink, "backup")
         self.writer = vault.chunk_writer(index)
-        self.reader = ReadPool(_setup_of(vault), self.writer, self.progress, request.workers)
+        self.reader = ReadPool(worker_setup(vault), self.writer, self.progress, request.workers)
 
     def write_tree(self) -> list[tuple[bytes, int]]:
         refs = self.vault.write_tree(self.writer, self._records())
@@ -217,8 +216,3 @@ class _BackupRun:
 
 def _done(reading: Pending) -> bool:
     return reading is None or reading.done()
-
-
-def _setup_of(vault: Vault) -> Setup:
-    c = vault.config
-    return Setup(vault.subkeys(), c.compression_level, c.cdc_min, c.cdc_avg, c.cdc_max)

@@ -26,6 +26,7 @@ from rsvault.engine.progress import ProgressCounter
 from rsvault.engine.readworker import FilePiece, Setup
 from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.vault.crypto import DATA
+from rsvault.vault.repository import Vault
 from rsvault.vault.writer import ChunkRef, ChunkWriter
 
 TASK_FILES = 64
@@ -255,6 +256,12 @@ class ReadPool:
             workers, self._workers = self._workers, []
         for worker in workers:
             worker.stop(kill=kill)
+
+
+def worker_setup(vault: Vault) -> Setup:
+    """What a read worker needs to cut and seal chunks exactly as `vault` would."""
+    c = vault.config
+    return Setup(vault.subkeys(), c.compression_level, c.cdc_min, c.cdc_avg, c.cdc_max)
 
 
 def _worker_ended() -> RsvaultError:

@@ -13,8 +13,8 @@ import pytest
 
 from rsvault.core.clock import SYSTEM_CLOCK
 from rsvault.engine.progress import Progress, ProgressCounter, ignore_progress
-from rsvault.engine.readpool import FileResult, ReadPool
-from rsvault.engine.readworker import PART_BYTES, Setup
+from rsvault.engine.readpool import FileResult, ReadPool, worker_setup
+from rsvault.engine.readworker import PART_BYTES
 from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.storage import FaultyStore, MemoryStore, StoreFullError
 from rsvault.vault.crypto import DATA
@@ -28,11 +28,6 @@ MiB = 1 << 20
 @pytest.fixture
 def vault() -> Vault:
     return Vault.create(MemoryStore(), "pass-phrase-1", SYSTEM_CLOCK, kdf=CHEAP_KDF)
-
-
-def setup_of(vault: Vault) -> Setup:
-    c = vault.config
-    return Setup(vault.subkeys(), c.compression_level, c.cdc_min, c.cdc_avg, c.cdc_max)
 
 
 def expected_refs(vault: Vault, path: Path) -> list[ChunkRef]:
@@ -80,7 +75,7 @@ def run_pool(
     vault: Vault, paths: list[Path], workers: int = 2, sink: object = ignore_progress
 ) -> tuple[list[FileResult], ChunkWriter]:
     writer = vault.chunk_writer(vault.load_index())
-    pool = ReadPool(setup_of(vault), writer, ProgressCounter(sink, "backup"), workers)  # type: ignore[arg-type]
+    pool = ReadPool(worker_setup(vault), writer, ProgressCounter(sink, "backup"), workers)  # type: ignore[arg-type]
     try:
         results = read_all(pool, paths)
         pool.finish()
@@ -141,7 +136,7 @@ def test_a_full_store_fails_every_waiting_file_and_finish(vault: Vault, tmp_path
     faulty = FaultyStore(vault.store)
     faulty.fail("write", StoreFullError, prefix="data/", after=3, reason="No space left")
     writer = ChunkWriter(faulty, vault.sealer, vault.load_index(), 1 << 30)
-    pool = ReadPool(setup_of(vault), writer, ProgressCounter(ignore_progress, "b"), 2)
+    pool = ReadPool(worker_setup(vault), writer, ProgressCounter(ignore_progress, "b"), 2)
     try:
         futures = [pool.read_later(p.stat().st_size, os.fsencode(p)) for p in paths]
         with pytest.raises(RsvaultError) as caught:
@@ -171,7 +166,7 @@ def test_a_worker_that_dies_fails_the_backup_instead_of_hanging(
 ) -> None:
     paths = make_tree(tmp_path / "src")
     writer = vault.chunk_writer(vault.load_index())
-    pool = ReadPool(setup_of(vault), writer, ProgressCounter(ignore_progress, "b"), 2)
+    pool = ReadPool(worker_setup(vault), writer, ProgressCounter(ignore_progress, "b"), 2)
     try:
         futures = [pool.read_later(p.stat().st_size, os.fsencode(p)) for p in paths[:3]]
         pool.send_batch()
@@ -189,7 +184,7 @@ def test_a_worker_that_dies_fails_the_backup_instead_of_hanging(
 def test_abort_leaves_no_worker_behind(vault: Vault, tmp_path: Path) -> None:
     paths = make_tree(tmp_path / "src")
     writer = vault.chunk_writer(vault.load_index())
-    pool = ReadPool(setup_of(vault), writer, ProgressCounter(ignore_progress, "b"), 2)
+    pool = ReadPool(worker_setup(vault), writer, ProgressCounter(ignore_progress, "b"), 2)
     for p in paths:
         pool.read_later(p.stat().st_size, os.fsencode(p))
     pool.send_batch()
