@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from rsvault.cli.render import show_error
+from rsvault.core.limits import raise_open_files_limit
 from rsvault.core.memory import tune_allocator, tune_collector
 from rsvault.errors import Code, RsvaultError
 
@@ -81,6 +82,7 @@ _EXIT_BY_CODE = {
 def main() -> None:
     tune_allocator()
     tune_collector()
+    raise_open_files_limit()
     try:
         # Without standalone mode click hands back the code of a typer.Exit instead of exiting.
         code = app.main(prog_name="rsvault", standalone_mode=False)

@@ -6,8 +6,9 @@ of thousands of long-lived objects (tree records, index entries, the files cache
 By default glibc raises its mmap threshold after the first large buffer is freed, so later
 packs and chunks come from the heap and the heap never shrinks: peak memory grows with the
 size of the backup. A fixed threshold above the largest chunk (4 MiB) keeps chunks in reusable
-heap memory and gives pack-sized buffers back to the system at once; two arenas stop every
-worker thread from growing an arena of its own.
+heap memory and gives pack-sized buffers back to the system at once; a trim threshold of a
+few such buffers keeps the heap from shrinking and growing again for each of them; two
+arenas stop every worker thread from growing an arena of its own.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ import gc
 # default first threshold (700 allocations) the collector runs thousands of times and each
 # older-generation pass walks every live tree record again.
 GC_THRESHOLDS = (50_000, 20, 20)
+_M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 MMAP_THRESHOLD = 6 * 1024 * 1024
+# Freed heap is kept up to this much rather than handed back at once: buffers of a few MiB
+# come and go all the time, and memory handed back must be faulted in (and zeroed) again.
+TRIM_THRESHOLD = 4 * MMAP_THRESHOLD
 ARENAS = 2
 
 
@@ -33,6 +38,7 @@ def tune_allocator() -> None:
     try:
         libc = ctypes.CDLL(name)
         libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
         libc.mallopt(_M_ARENA_MAX, ARENAS)
     except (OSError, AttributeError):
         return  # not glibc: its allocator has its own policy

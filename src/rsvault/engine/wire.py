@@ -1,15 +1,17 @@
-"""Messages between a backup and its read workers, over a Unix socket pair.
+"""Messages between rsvault and its worker processes, over a Unix socket pair.
 
-A message is a small pickled header plus an optional raw payload (sealed chunks, megabytes
-at a time). The payload never goes through pickle: it is sent from the sender's buffers and
-received straight into one buffer, so the parent copies each byte of a backup once on the
-way in and once on the way out to the pack.
+A message is a small pickled header plus an optional raw payload (chunks, megabytes at a
+time) and optionally open file descriptors. The payload never goes through pickle: it is sent
+from the sender's buffers and received straight into one buffer. Descriptors travel as
+SCM_RIGHTS with the frame's first bytes, so a worker can write into files it could not open
+itself.
 
 Frame: header length (uint32) ‖ payload length (uint64) ‖ pickle(header) ‖ payload.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import socket
 import struct
@@ -20,6 +22,7 @@ _FRAME = struct.Struct("<IQ")
 # Large socket buffers let a worker hand over a whole part without waiting for each piece
 # of it to be read (the kernel caps them at net.core.wmem_max / rmem_max).
 BUFFER_BYTES = 8 * 1024 * 1024
+MAX_FDS = 250  # the kernel passes at most 253 descriptors in one message (SCM_MAX_FD)
 
 
 def socket_pair() -> tuple[socket.socket, socket.socket]:
@@ -30,19 +33,56 @@ def socket_pair() -> tuple[socket.socket, socket.socket]:
     return parent, child
 
 
-def send(sock: socket.socket, header: Any, payload: Sequence[bytes | memoryview] = ()) -> None:
+def send(
+    sock: socket.socket,
+    header: Any,
+    payload: Sequence[bytes | memoryview] = (),
+    fds: Sequence[int] = (),
+) -> None:
+    if len(fds) > MAX_FDS:
+        raise ValueError(f"{len(fds)} descriptors in one message; at most {MAX_FDS}")
     head = pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL)
     size = sum(len(part) for part in payload)
-    sock.sendall(_FRAME.pack(len(head), size) + head)
+    frame = _FRAME.pack(len(head), size) + head
+    if fds:
+        sent = socket.send_fds(sock, [frame], list(fds))
+        frame = frame[sent:]
+    sock.sendall(frame)
     for part in payload:
         sock.sendall(part)
 
 
 def receive(sock: socket.socket) -> tuple[Any, memoryview]:
     """The next header and payload; EOFError when the other end has closed."""
-    head_length, size = _FRAME.unpack(_read_exactly(sock, _FRAME.size))
-    header = pickle.loads(_read_exactly(sock, head_length))
-    return header, memoryview(_read_exactly(sock, size)) if size else memoryview(b"")
+    header, payload, _fds = receive_with_fds(sock, max_fds=0)
+    return header, payload
+
+
+def receive_with_fds(sock: socket.socket, max_fds: int) -> tuple[Any, memoryview, list[int]]:
+    """The next header, payload and the descriptors sent with it (the caller closes them)."""
+    frame, fds = _read_frame(sock, max_fds)
+    try:
+        head_length, size = _FRAME.unpack(frame)
+        header = pickle.loads(_read_exactly(sock, head_length))
+        payload = memoryview(_read_exactly(sock, size)) if size else memoryview(b"")
+    except BaseException:
+        _close_all(fds)
+        raise
+    return header, payload, fds
+
+
+def _read_frame(sock: socket.socket, max_fds: int) -> tuple[bytearray, list[int]]:
+    if not max_fds:
+        return _read_exactly(sock, _FRAME.size), []
+    frame, fds = bytearray(), []
+    while len(frame) < _FRAME.size:
+        data, more, _flags, _address = socket.recv_fds(sock, _FRAME.size - len(frame), max_fds)
+        fds += more
+        if not data:
+            _close_all(fds)
+            raise EOFError("the other end closed the connection")
+        frame += data
+    return frame, fds
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytearray:
@@ -54,3 +94,8 @@ def _read_exactly(sock: socket.socket, size: int) -> bytearray:
             raise EOFError("the other end closed the connection")
         view = view[got:]
     return buffer
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)

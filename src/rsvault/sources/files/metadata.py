@@ -13,19 +13,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from rsvault.errors import Code, JobWarning
 from rsvault.sources.files.node import Node, NodeType
 
 
 def apply_metadata(
-    path: bytes,
+    path: bytes | int,
     node: Node,
     *,
     dir_fd: int | None = None,
     restore_owner: bool = os.geteuid() == 0,
 ) -> list[JobWarning]:
     """Set owner, xattrs, mode and times of `path` (relative to `dir_fd` if given) from `node`.
+
+    `path` may instead be a descriptor open on the entry itself (a file just written), which
+    spares the kernel a lookup of its name for every step.
 
     Owners are restored by numeric id (as restic does by default), and only when
     `restore_owner`, which defaults to running as root. A directory's times should be
@@ -46,7 +50,7 @@ def apply_metadata(
 
 
 def _steps(
-    path: bytes, node: Node, dir_fd: int | None, restore_owner: bool
+    path: bytes | int, node: Node, dir_fd: int | None, restore_owner: bool
 ) -> list[tuple[str, Callable[[], None]]]:
     steps: list[tuple[str, Callable[[], None]]] = []
     if restore_owner:
@@ -60,21 +64,31 @@ def _steps(
     return steps
 
 
-def _chown(path: bytes, uid: int, gid: int, dir_fd: int | None) -> None:
-    os.chown(path, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+def _chown(path: bytes | int, uid: int, gid: int, dir_fd: int | None) -> None:
+    os.chown(path, uid, gid, **_where(path, dir_fd))
 
 
-def _setxattr(path: bytes, name: bytes, value: bytes, dir_fd: int | None) -> None:
+def _setxattr(path: bytes | int, name: bytes, value: bytes, dir_fd: int | None) -> None:
     # os.setxattr takes no dir_fd; /proc/self/fd/N names the directory the fd holds (not
     # whatever its old path now leads to), and follow_symlinks=False protects the last name.
+    if isinstance(path, int):
+        os.setxattr(path, name, value)
+        return
     where = path if dir_fd is None else f"/proc/self/fd/{dir_fd}/".encode() + path
     os.setxattr(where, name, value, follow_symlinks=False)
 
 
-def _chmod(path: bytes, mode: int, dir_fd: int | None) -> None:
+def _chmod(path: bytes | int, mode: int, dir_fd: int | None) -> None:
     # follow_symlinks=False: glibc's fchmodat refuses a symlink rather than following it
-    os.chmod(path, mode, dir_fd=dir_fd, follow_symlinks=False)
+    os.chmod(path, mode, **_where(path, dir_fd))
 
 
-def _utime(path: bytes, atime_ns: int, mtime_ns: int, dir_fd: int | None) -> None:
-    os.utime(path, ns=(atime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+def _utime(path: bytes | int, atime_ns: int, mtime_ns: int, dir_fd: int | None) -> None:
+    os.utime(path, ns=(atime_ns, mtime_ns), **_where(path, dir_fd))
+
+
+def _where(path: bytes | int, dir_fd: int | None) -> dict[str, Any]:
+    """How to name the entry: a descriptor stands alone; a name never follows a symlink."""
+    if isinstance(path, int):
+        return {}
+    return {"dir_fd": dir_fd, "follow_symlinks": False}

@@ -159,31 +159,36 @@ class RestoreTarget:
     def open_temp_file(self, rel: bytes) -> tuple[int, bytes]:
         """A new, empty file beside `rel` to write its contents into: (write fd, temp name).
         The caller closes the fd, then commits or discards the temp name."""
+        fd, _name, temp = self.reserve_temp_file(rel)
+        return create_temp_file(fd, temp), temp
+
+    def reserve_temp_file(self, rel: bytes) -> tuple[int, bytes, bytes]:
+        """(parent directory fd, last name, temp name) for a temp file that someone else
+        creates, writes and commits with this module's functions (a restore worker, given a
+        duplicate of the fd). The temp name is removed if the restore fails; call
+        `forget_temp_file` once it is committed or discarded."""
         fd, name = self.locate(rel)
         temp = _temp_name(name)
-        opened = os.open(temp, _NEW_FILE_FLAGS, 0o600, dir_fd=fd)
         with self._temps_lock:
             self._temps[temp] = rel
-        return opened, temp
+        return fd, name, temp
 
     def commit_temp_file(self, rel: bytes, temp_name: bytes) -> None:
         """Atomically put the temp file in place of `rel`, replacing a file, symlink or other
         non-directory there. An existing directory is refused (IsADirectoryError) and the
         temp file is then removed."""
         fd, name = self.locate(rel)
-        _check_temp_name(temp_name)
-        self._forget_temp(temp_name)
-        try:
-            os.rename(temp_name, name, src_dir_fd=fd, dst_dir_fd=fd)
-        except OSError:
-            _unlink_quietly(temp_name, fd)
-            raise
+        self.forget_temp_file(temp_name)
+        commit_temp_file(fd, temp_name, name)
 
     def discard_temp_file(self, rel: bytes, temp_name: bytes) -> None:
         fd, _ = self.locate(rel)
+        self.forget_temp_file(temp_name)
+        discard_temp_file(fd, temp_name)
+
+    def forget_temp_file(self, temp_name: bytes) -> None:
         _check_temp_name(temp_name)
         self._forget_temp(temp_name)
-        _unlink_quietly(temp_name, fd)
 
     def _forget_temp(self, temp_name: bytes) -> None:
         with self._temps_lock:
@@ -260,6 +265,29 @@ def _create_replacing(fd: int, name: bytes, create: Callable[[bytes], None]) -> 
         # Also after success: renaming onto another name of the same inode is a no-op that
         # leaves the temp name behind (hard links restored over themselves).
         _unlink_quietly(temp, fd)
+
+
+def create_temp_file(dir_fd: int, temp_name: bytes) -> int:
+    """Create the temp file `temp_name` (from `reserve_temp_file`) in `dir_fd`, for writing."""
+    _check_temp_name(temp_name)
+    return os.open(temp_name, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
+
+
+def commit_temp_file(dir_fd: int, temp_name: bytes, name: bytes) -> None:
+    """Rename a finished temp file over `name` in the same directory (see the method)."""
+    _check_temp_name(temp_name)
+    if b"/" in name or b"\0" in name or name in (b"", b".", b".."):
+        raise RsvaultError(Code.RESTORE_UNSAFE_PATH, path=_printable(name))
+    try:
+        os.rename(temp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError:
+        _unlink_quietly(temp_name, dir_fd)
+        raise
+
+
+def discard_temp_file(dir_fd: int, temp_name: bytes) -> None:
+    _check_temp_name(temp_name)
+    _unlink_quietly(temp_name, dir_fd)
 
 
 def _temp_name(name: bytes) -> bytes:
