@@ -162,8 +162,10 @@ def test_disk_full(cli: Cli, tmp_path: Path) -> None:
 
 def test_a_restore_target_that_fills_up(cli: Cli, tmp_path: Path) -> None:
     """A full target is UserErrorNotEnoughSpace, and no partial file is left behind."""
+    # large enough for the restore to run in worker processes, whose refused write must
+    # reach the job as it would in this process
     source = write_data_tree(
-        tmp_path / "src", seed=4, unique_files=2, unique_size=3 * MiB, duplicates=0
+        tmp_path / "src", seed=4, unique_files=2, unique_size=20 * MiB, duplicates=0
     )
     cli.create_vault("tfull")
     job = cli.backup("tfull", source)

@@ -1,49 +1,35 @@
-"""Writing file contents on restore: read packs in spans, verify each chunk, pwrite it.
+"""Writing file contents on restore: plan batches of files, let worker processes write them.
 
-Files are restored in batches; each batch reads every pack it needs once, in parallel, and a
-chunk shared by several files (or several places in one file) is decrypted once.
+This thread checks and plans: it reserves a temp name beside each file (through the restore
+target, which checked every name and opened every directory), and groups a batch's chunks
+by pack (`SpanPlan`), so each pack is read in a few long spans and a chunk shared by several
+files, or several places in one file, is verified once. A worker then creates the batch's
+files, writes and verifies their chunks, and finishes each file once its last chunk is in:
+metadata, then the rename into place, or removal if a chunk did not verify (`restorepool`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import threading
-from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rsvault.engine.progress import ProgressCounter
-from rsvault.errors import RsvaultError
-from rsvault.sources.files.metadata import apply_metadata
+from rsvault.engine.restorepool import Outcome, SpanPlan, WriteBatch, WritePool, why_text
+from rsvault.engine.restoreworker import FileSpec
 from rsvault.sources.files.node import Node
 from rsvault.sources.files.target import RestoreTarget
-from rsvault.vault.index import Index
-from rsvault.vault.pack import BlobEntry
+from rsvault.vault.index import Index, Location
 from rsvault.vault.repository import Vault
 
 if TYPE_CHECKING:
     from rsvault.engine.restore import RestoreResult
 
-BATCH_FILES = 1024
-BATCH_BYTES = 256 << 20
-SPAN_GAP = 256 * 1024  # read through small gaps rather than issue another request
-SPAN_MAX = 16 << 20
-
-
-@dataclass
-class _OpenFile:
-    node: Node
-    fd: int
-    temp: bytes
-    failure: str | None = None
-
-
-@dataclass
-class _Blob:
-    entry: BlobEntry
-    destinations: list[tuple[int, int]] = field(default_factory=list)  # (file number, offset)
+BATCH_FILES = 256
+BATCH_BYTES = 64 << 20
+BATCH_DIRS = 200  # their descriptors travel in one message (at most wire.MAX_FDS)
+IN_PROCESS_BYTES = 32 << 20  # a smaller restore is done before worker processes would start
 
 
 class ContentWriter:
@@ -62,132 +48,90 @@ class ContentWriter:
         self._workers = workers
         self._counter = counter
         self._result = result
-        self._lock = threading.Lock()
 
     def write(self, files: list[Node]) -> None:
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="restore") as pool:
-            for batch in _batches(files):
-                self._write_batch(batch, pool)
+        in_process = sum(n.size for n in files) < IN_PROCESS_BYTES
+        with WritePool(self._vault, self._workers, in_process=in_process) as pool:
+            for nodes in _batches(files):
+                self._settle(pool.submit(self._plan(nodes)))
+            while pool.outstanding:
+                self._settle(pool.wait())
 
-    def _write_batch(self, batch: list[Node], pool: ThreadPoolExecutor) -> None:
-        opened = [self._open(node) for node in batch]
-        by_pack = self._plan(opened)
-        jobs = [
-            pool.submit(self._restore_pack, pid, blobs, opened) for pid, blobs in by_pack.items()
-        ]
-        for job in jobs:
-            job.result()
-        for handle in opened:
-            self._finish(handle)
-
-    def _open(self, node: Node) -> _OpenFile:
-        fd, temp = self._target.open_temp_file(node.path)
-        os.ftruncate(fd, node.size)  # holes stay holes: all-zero chunks are never written
-        return _OpenFile(node, fd, temp)
-
-    def _plan(self, opened: list[_OpenFile]) -> dict[str, dict[bytes, _Blob]]:
-        by_pack: dict[str, dict[bytes, _Blob]] = defaultdict(dict)
-        for number, handle in enumerate(opened):
-            offset = 0
-            for chunk_id, length in handle.node.chunks:
-                if chunk_id is not None:
-                    self._place(by_pack, handle, number, chunk_id, offset)
-                offset += length
-        return by_pack
-
-    def _place(
-        self,
-        by_pack: dict[str, dict[bytes, _Blob]],
-        handle: _OpenFile,
-        number: int,
-        chunk_id: bytes,
-        offset: int,
-    ) -> None:
-        location = self._index.get(chunk_id)
-        if location is None:
-            handle.failure = f"chunk {chunk_id.hex()} is not in the vault"
-            return
-        blob = by_pack[location.pack_id].setdefault(chunk_id, _Blob(location.entry))
-        blob.destinations.append((number, offset))
-
-    def _restore_pack(
-        self, pack_id: str, blobs: dict[bytes, _Blob], opened: list[_OpenFile]
-    ) -> None:
-        for start, end, members in _spans(sorted(blobs.values(), key=lambda b: b.entry.offset)):
-            try:
-                data = memoryview(self._vault.read_span(pack_id, start, end))
-            except RsvaultError as exc:
-                self._fail(members, opened, exc.report().message)
+    def _plan(self, nodes: list[Node]) -> WriteBatch:
+        plan = SpanPlan()
+        specs: list[FileSpec] = []
+        dirs: dict[bytes, tuple[int, int]] = {}  # parent path → (number, duplicate fd)
+        kept: list[Node] = []
+        for node in nodes:
+            located = self._locate(node)
+            if located is None:
                 continue
-            for blob in members:
-                self._write_blob(
-                    blob, data[blob.entry.offset - start :][: blob.entry.length], opened
-                )
+            dir_fd, name, temp = self._target.reserve_temp_file(node.path)
+            parent = node.path.rpartition(b"/")[0]
+            if parent not in dirs:  # a duplicate: the target's own fd may be evicted
+                dirs[parent] = (len(dirs), os.dup(dir_fd))
+            number = len(specs)
+            specs.append((dirs[parent][0], temp, name, node.size, _metadata_only(node)))
+            kept.append(node)
+            for location, offset in located:
+                plan.add(location, number, offset)
+        return plan.batch(specs, [fd for _n, fd in dirs.values()], [], token=kept)
 
-    def _write_blob(self, blob: _Blob, sealed: memoryview, opened: list[_OpenFile]) -> None:
-        try:
-            plain = self._vault.open_blob(blob.entry, sealed)
-        except RsvaultError as exc:
-            self._fail([blob], opened, exc.report().message)
-            return
-        for number, offset in blob.destinations:
-            _pwrite_all(opened[number].fd, plain, offset)
-            self._counter.add(nbytes=len(plain))
+    def _locate(self, node: Node) -> list[tuple[Location, int]] | None:
+        """Where each stored chunk of `node` is and goes; None (the file failed) if one is
+        missing from the vault."""
+        located = []
+        offset = 0
+        for chunk_id, length in node.chunks:
+            if chunk_id is not None:
+                location = self._index.get(chunk_id)
+                if location is None:
+                    self._failed(node, f"chunk {chunk_id.hex()} is not in the vault")
+                    return None
+                located.append((location, offset))
+            offset += length
+        return located
 
-    def _fail(self, blobs: list[_Blob], opened: list[_OpenFile], why: str) -> None:
-        with self._lock:
-            for blob in blobs:
-                for number, _offset in blob.destinations:
-                    opened[number].failure = why
+    def _settle(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            nodes: list[Node] = outcome.batch.token
+            committed = 0
+            for number, why, warnings in outcome.finished:
+                self._target.forget_temp_file(outcome.batch.files[number][1])
+                node = nodes[number]
+                if why is not None:
+                    self._failed(node, why_text(why))
+                    continue
+                self._result.warnings += warnings
+                self._result.stats.files += 1
+                self._result.stats.bytes_written += node.size
+                committed += 1
+            self._counter.add(nbytes=outcome.written, files=committed)
 
-    def _finish(self, handle: _OpenFile) -> None:
-        os.close(handle.fd)
-        path = handle.node.path
-        if handle.failure is not None:
-            self._target.discard_temp_file(path, handle.temp)
-            self._result.failed["/" + os.fsdecode(path)] = handle.failure
-            self._result.stats.files_failed += 1
-            return
-        parent = self._target.prepare_parent(path)
-        self._result.warnings += apply_metadata(handle.temp, handle.node, dir_fd=parent)
-        self._target.commit_temp_file(path, handle.temp)
-        self._result.stats.files += 1
-        self._result.stats.bytes_written += handle.node.size
-        self._counter.add(files=1)
+    def _failed(self, node: Node, why: str) -> None:
+        self._result.failed["/" + os.fsdecode(node.path)] = why
+        self._result.stats.files_failed += 1
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
+def _metadata_only(node: Node) -> Node:
+    """The node without its chunk list, which a worker does not need."""
+    return dataclasses.replace(node, chunks=[])
 
 
 def _batches(files: list[Node]) -> Iterator[list[Node]]:
     batch: list[Node] = []
     size = 0
+    dirs: set[bytes] = set()
     for node in files:
+        parent = node.path.rpartition(b"/")[0]
+        if batch and parent not in dirs and len(dirs) >= BATCH_DIRS:
+            yield batch
+            batch, size, dirs = [], 0, set()
         batch.append(node)
         size += node.size
+        dirs.add(parent)
         if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
             yield batch
-            batch, size = [], 0
+            batch, size, dirs = [], 0, set()
     if batch:
         yield batch
-
-
-def _spans(blobs: list[_Blob]) -> Iterator[tuple[int, int, list[_Blob]]]:
-    """Group blobs sorted by offset into contiguous reads."""
-    members: list[_Blob] = []
-    start = end = 0
-    for blob in blobs:
-        e = blob.entry
-        if members and (e.offset - end > SPAN_GAP or e.offset + e.length - start > SPAN_MAX):
-            yield start, end, members
-            members = []
-        if not members:
-            start = e.offset
-        members.append(blob)
-        end = max(end, e.offset + e.length) if len(members) > 1 else e.offset + e.length
-    if members:
-        yield start, end, members

@@ -1,0 +1,387 @@
+"""Restore work spread over worker processes (see `restoreworker`).
+
+The caller plans a batch: the files a worker is to create (under names and in directories
+the restore target checked), and where each chunk goes (`SpanPlan`: a target and an offset
+per destination). `WritePool.submit` gives the batch to the least busy worker. That
+worker's feeder thread reads the batch's spans from the store, one at a time, and hands
+them over; what each message did comes back to the caller's thread as outcomes from
+`submit` and `wait`. The caller's thread only plans and keeps the books, so the workers
+never wait for it.
+
+A small restore runs the very same code in a thread of this process (`in_process`):
+starting interpreters would take longer than the restore itself.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from rsvault.engine import wire
+from rsvault.engine.restoreworker import FileSpec, Finished, Server, SpanBlob, Why
+from rsvault.errors import Code, RsvaultError
+from rsvault.vault.index import Location
+from rsvault.vault.keys import VaultKeys
+from rsvault.vault.pack import BlobEntry
+from rsvault.vault.repository import Vault
+
+SPAN_GAP = 256 * 1024  # read through small gaps rather than issue another request
+# Spans stay below the allocator's mmap threshold (core/memory.py): their buffers are then
+# reused from the heap instead of being mapped, faulted in and unmapped for every read.
+SPAN_MAX = 4 * 1024 * 1024
+MESSAGES_PER_WORKER = 2  # one being handled, one on its way: a worker never waits for work
+BATCHES_PER_WORKER = 3  # planned ahead, so a worker never waits for this process's thread
+
+
+@dataclass
+class Placement:
+    """One chunk and every place it is written to: (descriptor, offset in that file)."""
+
+    entry: BlobEntry
+    destinations: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class SpanJob:
+    pack_id: str
+    start: int
+    end: int
+    placements: list[Placement]
+
+
+@dataclass
+class WriteBatch:
+    """Work for one worker: files it creates, descriptors it writes into, and the spans.
+
+    Destinations in the jobs are (target, offset): targets number the descriptors in `fds`
+    first, then the files. `ends[0]` are files with nothing to write; `ends[i + 1]` the
+    files whose last chunk is in `jobs[i]`. The pool owns (and closes) `dirs` and `fds`."""
+
+    files: list[FileSpec]
+    dirs: list[int]
+    fds: list[int]
+    jobs: list[SpanJob]
+    ends: list[list[int]]
+    token: Any = None  # the caller's
+
+
+@dataclass
+class Outcome:
+    """What one message of a batch did."""
+
+    batch: WriteBatch
+    written: int
+    finished: list[Finished]  # files put in place, or removed and why
+    failed: list[tuple[int, Why]]  # descriptor targets a chunk could not reach, and why
+    batch_id: int
+    batch_done: bool
+
+
+class SpanPlan:
+    """Chunks to write, grouped by pack, so each pack is read in a few long spans and each
+    chunk is read and verified once however many places it goes to."""
+
+    def __init__(self) -> None:
+        self._packs: dict[str, dict[bytes, Placement]] = defaultdict(dict)
+        self.chunks = 0
+
+    def add(self, location: Location, target: int, offset: int) -> None:
+        chunks = self._packs[location.pack_id]
+        placement = chunks.get(location.entry.chunk_id)
+        if placement is None:
+            placement = chunks[location.entry.chunk_id] = Placement(location.entry)
+            self.chunks += 1
+        placement.destinations.append((target, offset))
+
+    def batch(
+        self, files: list[FileSpec], dirs: list[int], fds: list[int], token: Any = None
+    ) -> WriteBatch:
+        jobs = [
+            SpanJob(pack_id, start, end, members)
+            for pack_id, chunks in self._packs.items()
+            for start, end, members in _spans(chunks.values())
+        ]
+        return WriteBatch(files, dirs, fds, jobs, _ends(jobs, len(fds), len(files)), token)
+
+
+def _spans(placements: Iterable[Placement]) -> Iterator[tuple[int, int, list[Placement]]]:
+    """Contiguous reads over the placements, in pack order."""
+    members: list[Placement] = []
+    start = end = 0
+    for p in sorted(placements, key=lambda p: p.entry.offset):
+        e = p.entry
+        if members and (e.offset - end > SPAN_GAP or e.offset + e.length - start > SPAN_MAX):
+            yield start, end, members
+            members = []
+        if not members:
+            start = end = e.offset
+        members.append(p)
+        end = max(end, e.offset + e.length)
+    if members:
+        yield start, end, members
+
+
+def _ends(jobs: list[SpanJob], first_file: int, files: int) -> list[list[int]]:
+    last = dict.fromkeys(range(files), -1)  # file number → index of the last job writing it
+    for index, job in enumerate(jobs):
+        for placement in job.placements:
+            for target, _offset in placement.destinations:
+                if target >= first_file:
+                    last[target - first_file] = index
+    ends: list[list[int]] = [[] for _ in range(len(jobs) + 1)]
+    for number, index in last.items():
+        ends[index + 1].append(number)
+    return ends
+
+
+class _Channel:
+    """A worker process, or this process's own thread for a small restore, with the queue
+    of work its feeder thread hands over."""
+
+    def __init__(self, keys: VaultKeys, *, in_process: bool) -> None:
+        self.work: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self.batches = 0  # submitted, not finished
+        self._server: Server | None = None
+        self._replies: deque[tuple[Any, ...]] = deque()
+        self.process: subprocess.Popen[bytes] | None = None
+        if in_process:
+            self._server = Server(keys)
+            return
+        self._sock, child = wire.socket_pair()
+        with child:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "rsvault.engine.restoreworker", str(child.fileno())],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+        wire.send(self._sock, ("setup", keys))
+
+    def send(self, message: tuple[Any, ...], payload: memoryview, fds: list[int]) -> None:
+        """Hand a message over; the descriptors go with it (closed here once sent)."""
+        if self._server is not None:
+            self._replies.append(self._server.handle(message, payload, fds))
+            return
+        try:
+            wire.send(self._sock, message, [payload] if payload else [], fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def receive(self) -> tuple[Any, ...]:
+        if self._server is not None:
+            return self._replies.popleft()
+        message: tuple[Any, ...] = wire.receive(self._sock)[0]
+        return message
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    def stop(self, *, kill: bool) -> None:
+        if self._server is not None:
+            self._server.close()
+            return
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                wire.send(self._sock, ("stop",))
+            except OSError:
+                self.process.kill()
+        self.process.wait()
+        self._sock.close()
+
+
+class WritePool:
+    """Batches of restore work spread over worker processes (see the module's docstring)."""
+
+    def __init__(self, vault: Vault, workers: int, *, in_process: bool = False) -> None:
+        self._vault = vault
+        self._size = 1 if in_process else max(1, workers)
+        self._in_process = in_process
+        self._channels: list[_Channel] = []
+        self._feeders: list[threading.Thread] = []
+        self._outcomes: queue.Queue[Outcome | BaseException] = queue.Queue()
+        self._owner: dict[int, _Channel] = {}  # batch id → the channel doing it
+        self._next_batch = 0
+        self._stopping = threading.Event()
+
+    def __enter__(self) -> WritePool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._shut_down(kill=exc is not None)
+
+    @property
+    def outstanding(self) -> int:
+        """Batches submitted and not finished yet."""
+        return len(self._owner)
+
+    def submit(self, batch: WriteBatch) -> list[Outcome]:
+        """Queue `batch` for the least busy worker; returns the outcomes ready meanwhile
+        (waiting for some while every worker has BATCHES_PER_WORKER). A refused write is
+        raised as the OSError it was."""
+        if not self._channels:
+            self._start()
+        done: list[Outcome] = []
+        while min(c.batches for c in self._channels) >= BATCHES_PER_WORKER:
+            done += self._take(block=True)
+        channel = min(self._channels, key=lambda c: c.batches)
+        batch_id, self._next_batch = self._next_batch, self._next_batch + 1
+        self._owner[batch_id] = channel
+        channel.batches += 1
+        channel.work.put(("batch", batch_id, batch))
+        for index in range(len(batch.jobs)):
+            channel.work.put(("write", batch_id, batch, index))
+        return done + self._take(block=False)
+
+    def wait(self) -> list[Outcome]:
+        """At least one outcome, unless nothing is outstanding."""
+        return self._take(block=True) if self._owner else []
+
+    def _take(self, *, block: bool) -> list[Outcome]:
+        items: list[Outcome | BaseException] = []
+        try:
+            items.append(self._outcomes.get(block=block))
+            while True:
+                items.append(self._outcomes.get_nowait())
+        except queue.Empty:
+            pass
+        outcomes = []
+        for item in items:
+            if isinstance(item, BaseException):
+                raise item
+            if item.batch_done:
+                self._owner.pop(item.batch_id).batches -= 1
+            outcomes.append(item)
+        return outcomes
+
+    def _start(self) -> None:
+        keys = self._vault.subkeys()
+        self._channels = [_Channel(keys, in_process=self._in_process) for _ in range(self._size)]
+        self._feeders = [
+            threading.Thread(target=self._feed, args=(c,), daemon=True) for c in self._channels
+        ]
+        for feeder in self._feeders:
+            feeder.start()
+
+    # feeder threads
+
+    def _feed(self, channel: _Channel) -> None:
+        sent: deque[tuple[int, WriteBatch, bool]] = deque()  # (batch id, batch, its last message)
+        try:
+            while True:
+                if len(sent) >= MESSAGES_PER_WORKER:
+                    self._collect(channel, sent)
+                    continue
+                try:
+                    item = channel.work.get(block=not sent)
+                except queue.Empty:
+                    self._collect(channel, sent)
+                    continue
+                if item is None:
+                    break
+                sent.append(self._send(channel, item))
+            while sent:
+                self._collect(channel, sent)
+        except (EOFError, OSError) as exc:
+            if not self._stopping.is_set():
+                self._outcomes.put(_worker_ended(exc))
+        except BaseException as exc:
+            self._outcomes.put(exc)
+
+    def _send(self, channel: _Channel, item: tuple[Any, ...]) -> tuple[int, WriteBatch, bool]:
+        kind, batch_id, batch = item[:3]
+        if kind == "batch":
+            header: tuple[Any, ...] = (
+                "batch",
+                batch_id,
+                batch.files,
+                len(batch.dirs),
+                batch.ends[0],
+            )
+            fds, batch.dirs, batch.fds = [*batch.dirs, *batch.fds], [], []
+            channel.send(header, memoryview(b""), fds)
+            return batch_id, batch, not batch.jobs
+        index = item[3]
+        job = batch.jobs[index]
+        span, lost = self._read(job)
+        last = index == len(batch.jobs) - 1
+        header = ("write", batch_id, _blobs(job), batch.ends[index + 1], lost, last)
+        channel.send(header, span, [])
+        return batch_id, batch, last
+
+    def _collect(self, channel: _Channel, sent: deque[tuple[int, WriteBatch, bool]]) -> None:
+        reply = channel.receive()
+        batch_id, batch, last = sent.popleft()
+        if reply[0] == "done":
+            self._outcomes.put(Outcome(batch, reply[1], reply[2], reply[3], batch_id, last))
+        elif reply[0] == "refused":
+            self._outcomes.put(OSError(reply[1], reply[2]))
+        else:
+            raise RsvaultError(Code.INTERNAL_ERROR, reason=f"restore worker failed: {reply[1]}")
+
+    def _read(self, job: SpanJob) -> tuple[memoryview, Why | None]:
+        try:
+            return memoryview(self._vault.read_span(job.pack_id, job.start, job.end)), None
+        except RsvaultError as exc:  # the store failed: every chunk of the span is lost
+            return memoryview(b""), (exc.code.value, exc.params)
+
+    # stopping
+
+    def _shut_down(self, *, kill: bool) -> None:
+        self._stopping.set()
+        for channel in self._channels:
+            if kill:
+                channel.kill()
+                _drain(channel.work)
+            channel.work.put(None)
+        for feeder in self._feeders:
+            feeder.join()
+        for channel in self._channels:
+            channel.stop(kill=kill)
+        self._channels, self._feeders = [], []
+
+
+def _blobs(job: SpanJob) -> list[SpanBlob]:
+    """The job as a worker receives it: offsets into the span."""
+    return [
+        (p.entry.kind, p.entry.chunk_id, p.entry.offset - job.start, p.entry.length, p.destinations)
+        for p in job.placements
+    ]
+
+
+def why_text(why: Why) -> str:
+    return error_of(why).report().message
+
+
+def error_of(why: Why) -> RsvaultError:
+    code, params = why
+    return RsvaultError(Code(code), **params)
+
+
+def _drain(work: queue.Queue[tuple[Any, ...] | None]) -> None:
+    try:
+        while True:
+            work.get_nowait()
+    except queue.Empty:
+        pass
+
+
+def _worker_ended(exc: BaseException) -> RsvaultError:
+    return RsvaultError(Code.INTERNAL_ERROR, reason=f"a restore worker ended unexpectedly ({exc})")

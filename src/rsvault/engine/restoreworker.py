@@ -1,0 +1,236 @@
+"""A restore worker: a child process that creates files, writes verified chunks into them and
+puts them in place.
+
+A restore of many files is mostly system calls: create, write, set owner, mode and times,
+rename; and every chunk is authenticated, decompressed and hashed on the way. In threads of
+one process all of that queues for the interpreter lock; worker processes put every core to
+use. The parent (see `restorepool`) reads the packs and does every check of the restore
+target: a worker only ever gets descriptors of directories the target opened, names the
+target checked, and temp names the target will clean up if the restore fails.
+
+Work comes in batches. A batch names the files to create (`FileSpec`) and the descriptors to
+write into directly (a disk image the parent created); its write jobs then carry one span of
+a pack each, and after each job the files whose last chunk it held are finished: metadata,
+then the rename into place, or removal if one of their chunks did not verify.
+
+Messages over one socket pair (see `wire`):
+
+parent → worker  ("setup", VaultKeys)
+                 ("batch", batch id, [FileSpec], number of directory fds,
+                  [file numbers with nothing to write]), with the directory fds, then the
+                 fds to write into
+                 ("write", batch id, [SpanBlob], [file numbers to finish],
+                  Why the span could not be read or None, last job of the batch)
+                 with the span as payload
+                 ("stop",)
+worker → parent, one reply per message, in order:
+                 ("done", bytes written, [Finished], [(target, Why)] for chunks that did
+                  not reach a descriptor target)
+                 ("refused", errno, strerror): the target refused a write (a full disk)
+                 ("failed", description): a bug
+
+Targets of a batch are numbered: first the given descriptors, then the files it creates.
+SpanBlob = (kind, chunk id, offset in the span, sealed length, [(target, offset in it)])
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from rsvault.core.limits import raise_open_files_limit
+from rsvault.core.memory import tune_allocator
+from rsvault.engine import wire
+from rsvault.errors import JobWarning, RsvaultError
+from rsvault.sources.files.metadata import apply_metadata
+from rsvault.sources.files.node import Node
+from rsvault.sources.files.target import commit_temp_file, create_temp_file, discard_temp_file
+from rsvault.vault.crypto import Sealer
+from rsvault.vault.keys import VaultKeys
+
+SpanBlob = tuple[bytes, bytes, int, int, list[tuple[int, int]]]
+# (directory number, temp name, final name, size, the node's metadata; its chunks are not sent)
+FileSpec = tuple[int, bytes, bytes, int, Node]
+# Why a chunk was not written: an error code and its parameters (the parent words it)
+Why = tuple[str, dict[str, Any]]
+# (file number, why it was not restored or None, metadata warnings)
+Finished = tuple[int, Why | None, list[JobWarning]]
+
+
+class BatchWriter:
+    """One batch's targets in this process. It owns every descriptor it is given."""
+
+    def __init__(self, files: list[FileSpec], dirs: list[int], fds: list[int]) -> None:
+        self._dirs = dirs
+        self._files = files
+        self._targets = list(fds)
+        self._first_file = len(fds)
+        self._failures: dict[int, Why] = {}  # target number → why
+        try:
+            for dir_no, temp, _name, size, _node in files:
+                fd = create_temp_file(dirs[dir_no], temp)
+                self._targets.append(fd)
+                os.ftruncate(fd, size)  # holes stay holes: all-zero chunks are never written
+        except BaseException:
+            self.close()
+            raise
+
+    def write(
+        self,
+        sealer: Sealer,
+        blobs: Sequence[SpanBlob],
+        span: memoryview,
+        lost: Why | None,
+    ) -> tuple[int, list[tuple[int, Why]]]:
+        """Verify each blob of `span` and write it wherever it goes: (bytes written, the
+        given descriptors that a chunk failed to reach, and why).
+
+        A chunk that does not verify is written nowhere, and its targets are marked failed
+        (a file is then removed when finished)."""
+        written = 0
+        failed: list[tuple[int, Why]] = []
+        for kind, chunk_id, offset, length, destinations in blobs:
+            plain, why = _open(sealer, kind, chunk_id, span[offset : offset + length], lost)
+            if why is not None:
+                for target, _at in destinations:
+                    self._failures.setdefault(target, why)
+                    if target < self._first_file:
+                        failed.append((target, why))
+                continue
+            for target, at in destinations:
+                pwrite_all(self._targets[target], plain, at)
+                written += len(plain)
+        return written, failed
+
+    def finish(self, numbers: Sequence[int]) -> list[Finished]:
+        return [self._finish_file(number) for number in numbers]
+
+    def _finish_file(self, number: int) -> Finished:
+        target = self._first_file + number
+        fd, self._targets[target] = self._targets[target], -1
+        dir_no, temp, name, _size, node = self._files[number]
+        why = self._failures.get(target)
+        if why is not None:
+            os.close(fd)
+            discard_temp_file(self._dirs[dir_no], temp)
+            return number, why, []
+        try:  # every write into the file is done: its times will not move again
+            warnings = apply_metadata(fd, node)
+        finally:
+            os.close(fd)
+        commit_temp_file(self._dirs[dir_no], temp, name)
+        return number, None, warnings
+
+    def close(self) -> None:
+        """Close every descriptor left; unfinished files stay for the parent to remove."""
+        for fd in [*self._targets, *self._dirs]:
+            if fd >= 0:
+                os.close(fd)
+        self._targets, self._dirs = [], []
+
+
+def _open(
+    sealer: Sealer, kind: bytes, chunk_id: bytes, sealed: memoryview, lost: Why | None
+) -> tuple[bytes, Why | None]:
+    """(the chunk's plaintext, or why there is none: the span was lost, or it did not verify)"""
+    if lost is not None:
+        return b"", lost
+    try:
+        return sealer.open_chunk(kind, chunk_id, sealed), None
+    except RsvaultError as exc:
+        return b"", (exc.code.value, exc.params)
+
+
+class Server:
+    """Handles the parent's messages; the same code serves a worker process and a small
+    restore run in a thread of the parent."""
+
+    def __init__(self, keys: VaultKeys) -> None:
+        self._sealer = Sealer(keys)
+        self._batches: dict[int, BatchWriter] = {}
+
+    def handle(
+        self, message: tuple[Any, ...], payload: memoryview, fds: list[int]
+    ) -> tuple[Any, ...]:
+        try:
+            if message[0] == "batch":
+                return self._begin(*message[1:], fds=fds)
+            return self._write(*message[1:], span=payload)
+        except OSError as exc:
+            return ("refused", exc.errno or 0, exc.strerror or str(exc))
+
+    def _begin(
+        self,
+        batch_id: int,
+        files: list[FileSpec],
+        dir_count: int,
+        empty: list[int],
+        *,
+        fds: list[int],
+    ) -> tuple[Any, ...]:
+        batch = self._batches[batch_id] = BatchWriter(files, fds[:dir_count], fds[dir_count:])
+        return ("done", 0, batch.finish(empty), [])
+
+    def _write(
+        self,
+        batch_id: int,
+        blobs: list[SpanBlob],
+        ends: list[int],
+        lost: Why | None,
+        last: bool,
+        *,
+        span: memoryview,
+    ) -> tuple[Any, ...]:
+        batch = self._batches[batch_id]
+        written, failed = batch.write(self._sealer, blobs, span, lost)
+        finished = batch.finish(ends)
+        if last:
+            del self._batches[batch_id]
+            batch.close()
+        return ("done", written, finished, failed)
+
+    def close(self) -> None:
+        for batch in self._batches.values():
+            batch.close()
+        self._batches.clear()
+
+
+def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        count = os.pwrite(fd, view, offset)
+        view, offset = view[count:], offset + count
+
+
+def _serve(sock: socket.socket, server: Server) -> None:
+    while True:
+        message, payload, fds = wire.receive_with_fds(sock, wire.MAX_FDS)
+        if message[0] == "stop":
+            return
+        wire.send(sock, server.handle(message, payload, fds))
+
+
+def main() -> None:
+    tune_allocator()
+    raise_open_files_limit()
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    try:
+        header, _payload = wire.receive(sock)
+        server = Server(header[1])
+        try:
+            _serve(sock, server)
+        finally:
+            server.close()
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the parent went away: nothing left to do
+    except BaseException:
+        wire.send(sock, ("failed", traceback.format_exc()))
+        raise
+
+
+if __name__ == "__main__":
+    main()

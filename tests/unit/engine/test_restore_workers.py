@@ -1,0 +1,221 @@
+"""Restore workers: real worker processes (and the in-process path of small restores) create,
+verify, write and finish files exactly as the restore promises."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import stat
+from pathlib import Path
+
+import pytest
+
+import rsvault.engine.restorewriter as restorewriter
+from rsvault.core.clock import SYSTEM_CLOCK
+from rsvault.engine.backup import FilesBackupRequest, backup_files
+from rsvault.engine.progress import Progress
+from rsvault.engine.restore import FilesRestoreRequest, RestoreResult, restore_files
+from rsvault.errors import Code, RsvaultError
+from rsvault.storage import FaultyStore, MemoryStore, StoreError
+from rsvault.vault.index import Location
+from rsvault.vault.keys import CHEAP_KDF
+from rsvault.vault.pack import pack_name
+from rsvault.vault.repository import Vault
+
+MiB = 1 << 20
+
+
+@pytest.fixture(params=["processes", "in-process"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    threshold = 0 if request.param == "processes" else 1 << 40
+    monkeypatch.setattr(restorewriter, "IN_PROCESS_BYTES", threshold)
+    return str(request.param)
+
+
+@pytest.fixture
+def store() -> FaultyStore:
+    return FaultyStore(MemoryStore())
+
+
+def make_tree(root: Path) -> dict[str, bytes]:
+    """More directories than one batch may name, more files than one batch holds, files of
+    several spans, copies, holes, empty files and odd modes."""
+    rng = random.Random(11)
+    shared = rng.randbytes(3 * MiB)
+    files = {
+        "empty": b"",
+        "zeros.img": bytes(6 * MiB),
+        "large.bin": rng.randbytes(9 * MiB + 4321),
+        "copy-a": shared,
+        "copy-b": shared,
+        "text.log": b"".join(b"line %d of a log\n" % i for i in range(100_000)),
+    }
+    for d in range(restorewriter.BATCH_DIRS + 30):
+        for f in range(2):
+            files[f"dirs/{d:03}/{f}.dat"] = rng.randbytes(rng.randint(1, 3000))
+    files.update({f"flat/{i:03}": rng.randbytes(rng.randint(1, 900)) for i in range(300)})
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (root / "text.log").chmod(0o640)
+    (root / "large.bin").chmod(0o4755)
+    os.utime(root / "copy-b", ns=(1_600_000_000_123_456_789, 1_500_000_000_987_654_321))
+    return files
+
+
+def backed_up(vault: Vault, source: Path) -> str:
+    result = backup_files(vault, FilesBackupRequest("item", [str(source)]))
+    return result.manifest.name
+
+
+def restore(vault: Vault, rp: str, target: Path, **kwargs: object) -> RestoreResult:
+    return restore_files(vault, FilesRestoreRequest(rp, target), **kwargs)  # type: ignore[arg-type]
+
+
+def new_vault(store: FaultyStore) -> Vault:
+    return Vault.create(store, "pass-phrase-1", SYSTEM_CLOCK, kdf=CHEAP_KDF)
+
+
+def leftovers(target: Path) -> list[str]:
+    return [p.name for p in target.rglob(".rsvault-tmp-*")]
+
+
+def restore_workers() -> list[int]:
+    """This process's restore workers still running or not yet reaped."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid"))
+        if int(ppid) == os.getpid() and b"restoreworker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_every_file_comes_back_with_its_metadata(
+    mode: str, store: FaultyStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    files = make_tree(source)
+    vault = new_vault(store)
+    target = tmp_path / "target"
+    result = restore(vault, backed_up(vault, source), target)
+
+    assert result.failed == {}
+    assert result.stats.files == len(files)
+    copy = target / source.relative_to("/")
+    assert (copy / "copy-b").stat().st_atime_ns == 1_600_000_000_123_456_789  # before a read
+    for name, data in files.items():
+        assert (copy / name).read_bytes() == data, name
+        want, got = (source / name).stat(), (copy / name).stat()
+        assert stat.S_IMODE(got.st_mode) == stat.S_IMODE(want.st_mode), name
+        assert got.st_mtime_ns == want.st_mtime_ns, name
+    zeros = (copy / "zeros.img").stat()
+    assert zeros.st_blocks * 512 < zeros.st_size  # a hole, never written
+    assert leftovers(target) == []
+    assert restore_workers() == []
+
+
+def test_a_chunk_that_does_not_verify_fails_only_the_files_it_is_in(
+    mode: str, store: FaultyStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    files = make_tree(source)
+    vault = new_vault(store)
+    rp = backed_up(vault, source)
+    location = first_chunk_of(vault, source / "large.bin")
+    name = pack_name(location.pack_id)
+    sealed = bytearray(store.inner.get(name))
+    sealed[location.entry.offset + location.entry.length // 2] ^= 0x01
+    store.inner.put(name, bytes(sealed))
+
+    target = tmp_path / "target"
+    result = restore(vault, rp, target)
+    copy = target / source.relative_to("/")
+    assert "/" + str(source.relative_to("/") / "large.bin") in result.failed
+    assert not (copy / "large.bin").exists()
+    assert (copy / "text.log").read_bytes() == files["text.log"]
+    assert leftovers(target) == []
+
+
+def first_chunk_of(vault: Vault, path: Path) -> Location:
+    first = next(iter(vault.file_chunker().cut_buffer(path.read_bytes())))
+    location = vault.load_index().get(vault.sealer.chunk_id(bytes(first)))
+    assert location is not None
+    return location
+
+
+def test_a_pack_the_store_cannot_read_fails_its_files_with_the_stores_reason(
+    mode: str, store: FaultyStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    big = random.Random(3).randbytes(40 * MiB)  # fills packs of its own; the tree comes last
+    (source / "big.bin").write_bytes(big)
+    (source / "small.txt").write_bytes(b"still here")
+    vault = new_vault(store)
+    rp = backed_up(vault, source)
+    pack = first_chunk_of(vault, source / "big.bin").pack_id
+    store.fail("get", StoreError, prefix=pack_name(pack), reason="sector not found")
+
+    target = tmp_path / "target"
+    result = restore(vault, rp, target)
+    copy = target / source.relative_to("/")
+    assert "sector not found" in result.failed["/" + str(source.relative_to("/") / "big.bin")]
+    assert not (copy / "big.bin").exists()
+    # workers read files in parallel, so the small file may have landed in that pack too
+    if first_chunk_of(vault, source / "small.txt").pack_id != pack:
+        assert (copy / "small.txt").read_bytes() == b"still here"
+    else:
+        assert not (copy / "small.txt").exists()
+    assert leftovers(target) == []
+
+
+def test_a_worker_killed_mid_restore_fails_the_restore_and_leaves_nothing(
+    monkeypatch: pytest.MonkeyPatch, store: FaultyStore, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(restorewriter, "IN_PROCESS_BYTES", 0)
+    source = tmp_path / "src"
+    make_tree(source)
+    vault = new_vault(store)
+    rp = backed_up(vault, source)
+
+    def killing(event: Progress) -> None:
+        if event.bytes_done:
+            for pid in restore_workers():
+                os.kill(pid, signal.SIGKILL)
+
+    target = tmp_path / "target"
+    with pytest.raises(RsvaultError) as caught:
+        restore(vault, rp, target, progress=killing)
+    assert caught.value.code is Code.INTERNAL_ERROR
+    assert leftovers(target) == []
+    assert restore_workers() == []
+
+
+def test_a_cancel_stops_the_workers_and_removes_unfinished_files(
+    monkeypatch: pytest.MonkeyPatch, store: FaultyStore, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(restorewriter, "IN_PROCESS_BYTES", 0)
+    source = tmp_path / "src"
+    make_tree(source)
+    vault = new_vault(store)
+    rp = backed_up(vault, source)
+
+    def cancelling(event: Progress) -> None:
+        if event.bytes_done:
+            raise RsvaultError(Code.OPERATION_CANCELLED)
+
+    target = tmp_path / "target"
+    with pytest.raises(RsvaultError) as caught:
+        restore(vault, rp, target, progress=cancelling)
+    assert caught.value.code is Code.OPERATION_CANCELLED
+    assert leftovers(target) == []
+    assert restore_workers() == []
