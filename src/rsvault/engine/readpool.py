@@ -13,8 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import selectors
-import subprocess
-import sys
 import threading
 from collections import deque
 from concurrent.futures import Future
@@ -46,13 +44,7 @@ class _File:
 
 class _Worker:
     def __init__(self) -> None:
-        self.sock, child = wire.socket_pair()
-        with child:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "rsvault.engine.readworker", str(child.fileno())],
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-            )
+        self.sock, self.process = wire.spawn("rsvault.engine.readworker")
         self.tasks = 0
 
     def send(self, header: Any) -> None:

@@ -30,14 +30,11 @@ import io
 import os
 import select
 import socket
-import sys
-import traceback
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rsvault.core.memory import tune_allocator
 from rsvault.engine import wire
 from rsvault.vault.chunker import ContentChunker, is_zero
 from rsvault.vault.crypto import DATA, Sealer
@@ -206,16 +203,7 @@ def _open_ahead(path: bytes) -> int | OSError:
 
 
 def main() -> None:
-    tune_allocator()
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    try:
-        header, _payload = wire.receive(sock)
-        _Worker(sock, header[1]).run()
-    except (EOFError, BrokenPipeError, ConnectionResetError):
-        pass  # the parent went away: nothing left to do
-    except BaseException:
-        wire.send(sock, ("failed", traceback.format_exc()))
-        raise
+    wire.child_main(lambda sock, setup: _Worker(sock, setup).run())
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import queue
 import subprocess
-import sys
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
@@ -155,13 +154,7 @@ class _Channel:
         if in_process:
             self._server = Server(keys)
             return
-        self._sock, child = wire.socket_pair()
-        with child:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "rsvault.engine.restoreworker", str(child.fileno())],
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-            )
+        self._sock, self.process = wire.spawn("rsvault.engine.restoreworker")
         wire.send(self._sock, ("setup", keys))
 
     def send(self, message: tuple[Any, ...], payload: memoryview, fds: list[int]) -> None:

@@ -37,13 +37,10 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
 from rsvault.core.limits import raise_open_files_limit
-from rsvault.core.memory import tune_allocator
 from rsvault.engine import wire
 from rsvault.errors import JobWarning, RsvaultError
 from rsvault.sources.files.metadata import apply_metadata
@@ -214,22 +211,17 @@ def _serve(sock: socket.socket, server: Server) -> None:
         wire.send(sock, server.handle(message, payload, fds))
 
 
-def main() -> None:
-    tune_allocator()
+def _run(sock: socket.socket, keys: VaultKeys) -> None:
     raise_open_files_limit()
-    sock = socket.socket(fileno=int(sys.argv[1]))
+    server = Server(keys)
     try:
-        header, _payload = wire.receive(sock)
-        server = Server(header[1])
-        try:
-            _serve(sock, server)
-        finally:
-            server.close()
-    except (EOFError, BrokenPipeError, ConnectionResetError):
-        pass  # the parent went away: nothing left to do
-    except BaseException:
-        wire.send(sock, ("failed", traceback.format_exc()))
-        raise
+        _serve(sock, server)
+    finally:
+        server.close()
+
+
+def main() -> None:
+    wire.child_main(_run)
 
 
 if __name__ == "__main__":

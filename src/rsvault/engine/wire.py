@@ -15,14 +15,46 @@ import os
 import pickle
 import socket
 import struct
-from collections.abc import Sequence
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from rsvault.core.memory import tune_allocator
 
 _FRAME = struct.Struct("<IQ")
 # Large socket buffers let a worker hand over a whole part without waiting for each piece
 # of it to be read (the kernel caps them at net.core.wmem_max / rmem_max).
 BUFFER_BYTES = 8 * 1024 * 1024
 MAX_FDS = 250  # the kernel passes at most 253 descriptors in one message (SCM_MAX_FD)
+
+
+def spawn(module: str) -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    """Start `python -m module FD`, a worker that serves this end of a new socket pair."""
+    parent, child = socket_pair()
+    with child:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, str(child.fileno())],
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
+        )
+    return parent, process
+
+
+def child_main(serve: Callable[[socket.socket, Any], None]) -> None:
+    """The body of a worker started by `spawn`: `serve(sock, setup)` with the set-up the
+    parent sends first. A bug is reported to the parent as ("failed", traceback)."""
+    tune_allocator()
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    try:
+        header, _payload = receive(sock)
+        serve(sock, header[1])
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the parent went away: nothing left to do
+    except BaseException:
+        send(sock, ("failed", traceback.format_exc()))
+        raise
 
 
 def socket_pair() -> tuple[socket.socket, socket.socket]:

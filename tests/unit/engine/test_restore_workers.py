@@ -99,6 +99,17 @@ def restore_workers() -> list[int]:
     return found
 
 
+def in_worker_processes(
+    monkeypatch: pytest.MonkeyPatch, store: FaultyStore, tmp_path: Path
+) -> tuple[Vault, str]:
+    """A vault holding a backup of `make_tree`, restored through worker processes."""
+    monkeypatch.setattr(restorewriter, "IN_PROCESS_BYTES", 0)
+    source = tmp_path / "src"
+    make_tree(source)
+    vault = new_vault(store)
+    return vault, backed_up(vault, source)
+
+
 def test_every_file_comes_back_with_its_metadata(
     mode: str, store: FaultyStore, tmp_path: Path
 ) -> None:
@@ -181,11 +192,7 @@ def test_a_pack_the_store_cannot_read_fails_its_files_with_the_stores_reason(
 def test_a_worker_killed_mid_restore_fails_the_restore_and_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch, store: FaultyStore, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(restorewriter, "IN_PROCESS_BYTES", 0)
-    source = tmp_path / "src"
-    make_tree(source)
-    vault = new_vault(store)
-    rp = backed_up(vault, source)
+    vault, rp = in_worker_processes(monkeypatch, store, tmp_path)
 
     def killing(event: Progress) -> None:
         if event.bytes_done:
@@ -203,11 +210,7 @@ def test_a_worker_killed_mid_restore_fails_the_restore_and_leaves_nothing(
 def test_a_cancel_stops_the_workers_and_removes_unfinished_files(
     monkeypatch: pytest.MonkeyPatch, store: FaultyStore, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(restorewriter, "IN_PROCESS_BYTES", 0)
-    source = tmp_path / "src"
-    make_tree(source)
-    vault = new_vault(store)
-    rp = backed_up(vault, source)
+    vault, rp = in_worker_processes(monkeypatch, store, tmp_path)
 
     def cancelling(event: Progress) -> None:
         if event.bytes_done:
