@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.conftest import (
+    RSVAULT,
     Cli,
     TreeBuilder,
     assert_same_tree,
@@ -148,6 +150,34 @@ def test_unchanged_second_backup_reads_nothing(setup: Setup) -> None:
     target = setup.work / "restore-second"
     setup.cli.restore(VAULT, job["recoveryPoint"], target)
     assert_same_tree(setup.source, restored(target, setup.source))
+
+
+def test_backup_on_a_terminal_draws_a_progress_bar(setup: Setup) -> None:
+    """stderr on a terminal gets a bar; stdout, still a pipe, gets only the job's JSON."""
+    args = ["backup", "files", "--vault-name", VAULT, "--path", str(setup.source)]
+    argv = [RSVAULT, *args, "--item-name", "on-a-terminal", "--output", "json"]
+    terminal, child_end = pty.openpty()
+    proc = subprocess.Popen(argv, env=setup.cli.env, stdout=subprocess.PIPE, stderr=child_end)
+    os.close(child_end)
+    drawn = _read_until_closed(terminal)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, drawn
+    assert json.loads(out)["status"] == "Completed"
+    assert b"backup" in drawn, drawn  # the bar's title
+    assert b"files" in drawn, drawn  # and its count of files
+    assert b"\x1b[" in drawn, drawn  # drawn with terminal control codes, then erased
+
+
+def _read_until_closed(terminal: int) -> bytes:
+    chunks = []
+    try:
+        while data := os.read(terminal, 65536):
+            chunks.append(data)
+    except OSError:
+        pass  # EIO: the last process holding the terminal's other end has exited
+    finally:
+        os.close(terminal)
+    return b"".join(chunks)
 
 
 def test_partial_restore_only_writes_that_subtree(setup: Setup) -> None:

@@ -41,8 +41,8 @@ def _colon() -> str:
 def print_entry(entry: dict[str, Any]) -> None:
     """A catalog entry as `troubleshoot` prints it."""
     heading = f"[bold]{entry['name']}[/bold]  {entry['title']}  [dim]({entry['category']})[/dim]"
-    stdout.print(heading, highlight=False)
-    stdout.print(f"  {entry['message']}", highlight=False)
+    stdout().print(heading, highlight=False)
+    stdout().print(f"  {entry['message']}", highlight=False)
     _line(label("azure_id"), entry.get("azureId"))
     _line(label("aliases"), ", ".join(entry.get("aliases") or ()))
     if entry.get("match"):
@@ -62,26 +62,28 @@ def print_checks(checks: Sequence[dict[str, Any]]) -> None:
     """diagnose's checks, one line each; a warning or failure with its code and actions."""
     for check in checks:
         verdict = _VERDICT_STYLE.get(check["verdict"], check["verdict"])
-        stdout.print(f"{verdict}  {check['title']}", highlight=False)
+        stdout().print(f"{verdict}  {check['title']}", highlight=False)
         if check.get("blockedBy"):
-            stdout.print(f"      {label('blocked').format(check=check['blockedBy'])}")
+            stdout().print(f"      {label('blocked').format(check=check['blockedBy'])}")
         if check.get("facts"):
-            stdout.print(f"      {check['facts']}", highlight=False)
+            stdout().print(f"      {check['facts']}", highlight=False)
         if check.get("code"):
-            stdout.print(f"      [bold]{check['code']}[/bold]: {check['message']}", highlight=False)
+            stdout().print(
+                f"      [bold]{check['code']}[/bold]: {check['message']}", highlight=False
+            )
             if check.get("detail"):
-                stdout.print(f"      ({check['detail']})", highlight=False)
+                stdout().print(f"      ({check['detail']})", highlight=False)
             for number, action in enumerate(check.get("actions", ()), 1):
-                stdout.print(f"        {number}. {action}", highlight=False)
+                stdout().print(f"        {number}. {action}", highlight=False)
 
 
 def print_advice(advice: Sequence[dict[str, Any]]) -> None:
     """A job's or item's codes, each with its causes and actions, after the view's table."""
     for entry in advice:
-        stdout.print()
+        stdout().print()
         count = f" (x{entry['occurrences']})" if entry.get("occurrences") else ""
         heading = f"[bold red]{entry['code']}[/bold red]{count}: {entry['message']}"
-        stdout.print(heading, highlight=False)
+        stdout().print(heading, highlight=False)
         print_numbered(label("causes"), entry.get("causes", ()))
         print_numbered(label("actions"), entry.get("actions", ()))
         if entry.get("diagnose"):
@@ -90,11 +92,11 @@ def print_advice(advice: Sequence[dict[str, Any]]) -> None:
 
 def print_numbered(title: str, lines: Sequence[str]) -> None:
     if lines:
-        stdout.print(f"[bold]{title}{_colon()}[/bold]")
+        stdout().print(f"[bold]{title}{_colon()}[/bold]")
         for number, line in enumerate(lines, 1):
-            stdout.print(f"  {number}. {line}", highlight=False)
+            stdout().print(f"  {number}. {line}", highlight=False)
 
 
 def _line(title: str, value: object) -> None:
     if value:
-        stdout.print(f"[bold]{title}{_colon()}[/bold] {value}", highlight=False)
+        stdout().print(f"[bold]{title}{_colon()}[/bold] {value}", highlight=False)

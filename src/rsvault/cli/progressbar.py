@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING
 
 from rsvault.cli.render import stderr
 from rsvault.services.progress import Progress as ProgressEvent
 from rsvault.services.progress import ProgressSink, ignore_progress
 
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
 
 @contextmanager
 def progress_bar(title: str) -> Iterator[ProgressSink]:
-    if not stderr.is_terminal:
+    if not sys.stderr.isatty():  # logs and pipes get no bar, and need no rich
         yield ignore_progress
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -32,7 +36,7 @@ def progress_bar(title: str) -> Iterator[ProgressSink]:
         TextColumn("{task.fields[files]} files"),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=stderr,
+        console=stderr(),
         transient=True,
     )
     with bar:

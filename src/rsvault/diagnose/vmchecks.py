@@ -25,13 +25,13 @@ from rsvault.diagnose.findings import Finding, Step, Verdict
 from rsvault.errors import Code, RsvaultError
 from rsvault.sources.libvirt.agent import GuestAgent, GuestCommandError
 from rsvault.sources.libvirt.consistency import ConsistencySettings, mounts_to_freeze
-from rsvault.sources.libvirt.domain import (
+from rsvault.sources.libvirt.domain import describe
+from rsvault.sources.libvirt.domaininfo import (
     AGENT_CHANNEL,
     BACKUP_STATES,
     SHUT_OFF,
     DiskInfo,
     DomainInfo,
-    describe,
 )
 from rsvault.sources.libvirt.hypervisor import connection, lookup, message_of
 from rsvault.sources.libvirt.pullbackup import CHECKPOINT_LIMIT, checkpoint_count, our_checkpoints

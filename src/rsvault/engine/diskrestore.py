@@ -22,7 +22,7 @@ from rsvault.engine.restorepool import Outcome, SpanPlan, WritePool, error_of
 from rsvault.engine.targetfaults import target_faults
 from rsvault.engine.vmbackup import VM_KIND
 from rsvault.errors import Code, RsvaultError
-from rsvault.sources.libvirt.domain import TARGET_PATTERN
+from rsvault.sources.libvirt.domaininfo import TARGET_PATTERN
 from rsvault.sources.libvirt.images import convert_image
 from rsvault.vault.index import Index, Location
 from rsvault.vault.lease import LeaseKind

@@ -15,7 +15,8 @@ from rsvault.services.context import ServiceContext
 from rsvault.services.inventory import vault_row
 from rsvault.services.states import ItemKind
 from rsvault.services.views import ContainerView, ProtectableItemView
-from rsvault.sources.libvirt.domain import DomainInfo, describe
+from rsvault.sources.libvirt.domain import describe
+from rsvault.sources.libvirt.domaininfo import DomainInfo
 from rsvault.sources.libvirt.hypervisor import connection
 
 LIBVIRT_KIND = "libvirt"

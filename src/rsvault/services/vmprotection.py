@@ -25,7 +25,8 @@ from rsvault.services.vmsettings import (
     check_disk_list,
 )
 from rsvault.sources.libvirt.consistency import ConsistencySettings, from_azure
-from rsvault.sources.libvirt.domain import BACKUP_STATES, DomainInfo, describe
+from rsvault.sources.libvirt.domain import describe
+from rsvault.sources.libvirt.domaininfo import BACKUP_STATES, DomainInfo
 from rsvault.sources.libvirt.hypervisor import connection, domain_exists
 
 

@@ -55,7 +55,8 @@ from rsvault.sources.libvirt.define import (
     runs_qemu_unprivileged,
     start_domain,
 )
-from rsvault.sources.libvirt.domain import SHUT_OFF, inactive_xml, state_of
+from rsvault.sources.libvirt.domain import inactive_xml, state_of
+from rsvault.sources.libvirt.domaininfo import SHUT_OFF
 from rsvault.sources.libvirt.hypervisor import connection, domain_exists, lookup
 
 TRANSFER_DATA = "Transfer data"

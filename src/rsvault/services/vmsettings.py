@@ -8,8 +8,7 @@ from typing import Any
 
 from rsvault.core.units import TiB
 from rsvault.errors import Code, RsvaultError
-from rsvault.sources.libvirt.domain import DiskInfo
-from rsvault.sources.libvirt.pullbackup import CHECKPOINT_LIMIT as CHECKPOINT_LIMIT
+from rsvault.sources.libvirt.domaininfo import DiskInfo
 
 # Azure's limit for a disk of a backed-up VM; a user may set a lower one per VM.
 MAX_DISK_SIZE = 32 * TiB

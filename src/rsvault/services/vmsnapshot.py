@@ -16,20 +16,12 @@ from typing import Any
 
 from rsvault.core.units import format_bytes
 from rsvault.errors import Code, JobWarning, RsvaultError
-from rsvault.services.vmsettings import CHECKPOINT_LIMIT, VmSettings
+from rsvault.services.vmsettings import VmSettings
 from rsvault.sources.libvirt import pullbackup
 from rsvault.sources.libvirt.agent import GuestAgent
 from rsvault.sources.libvirt.consistency import ConsistencySettings, consistent_snapshot
-from rsvault.sources.libvirt.domain import (
-    BACKUP_STATES,
-    SHUT_OFF,
-    DiskInfo,
-    DomainInfo,
-    describe,
-    inactive_xml,
-    power_off,
-    start_paused,
-)
+from rsvault.sources.libvirt.domain import describe, inactive_xml, power_off, start_paused
+from rsvault.sources.libvirt.domaininfo import BACKUP_STATES, SHUT_OFF, DiskInfo, DomainInfo
 from rsvault.sources.libvirt.pullbackup import PullBackup
 
 CRASH_CONSISTENT = "CrashConsistent"
@@ -188,9 +180,9 @@ def _tidy_checkpoints(domain: Any, vm: str, keep: str | None) -> None:
         if name != keep:
             pullbackup.delete_checkpoint(domain, name)
     count = pullbackup.checkpoint_count(domain)
-    if count + 1 > CHECKPOINT_LIMIT:
+    if count + 1 > pullbackup.CHECKPOINT_LIMIT:
         raise RsvaultError(
-            Code.RP_COLLECTION_LIMIT_REACHED, vm=vm, count=count, limit=CHECKPOINT_LIMIT
+            Code.RP_COLLECTION_LIMIT_REACHED, vm=vm, count=count, limit=pullbackup.CHECKPOINT_LIMIT
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from rsvault.sources.libvirt.domain import DiskInfo
+from rsvault.sources.libvirt.domaininfo import DiskInfo
 from rsvault.sources.libvirt.pullbackup import (
     BackupRequest,
     ExportedDisk,

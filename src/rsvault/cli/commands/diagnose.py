@@ -51,7 +51,7 @@ def diagnose(
     if CURRENT.output is OutputFormat.JSON:
         print(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
     else:
-        stdout.print(f"[bold]{view.kind} {view.name}[/bold] ({view.vault_name})", highlight=False)
+        stdout().print(f"[bold]{view.kind} {view.name}[/bold] ({view.vault_name})", highlight=False)
         print_checks(view.checks)
     if view.first_failure is not None:
         raise typer.Exit(EXIT_CHECK_FAILED)

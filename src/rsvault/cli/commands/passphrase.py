@@ -76,7 +76,7 @@ def remove(
 ) -> None:
     """Remove a passphrase (the last one cannot be removed)."""
     passphrases.remove_passphrase(begin(output, passphrase_file), name, slot)
-    stderr.print(f"Key slot {slot} removed.")
+    stderr().print(f"Key slot {slot} removed.")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from rsvault.cli.progressbar import progress_bar
 from rsvault.cli.render import show_one
 from rsvault.cli.session import OutputFormat, OutputOption, PassphraseFileOption, begin
 from rsvault.errors import Code, RsvaultError
-from rsvault.services import protection, vmprotection
+from rsvault.services import protection
 from rsvault.services.vmsettings import MAX_DISK_SIZE, TRANSFER_TIMEOUT_S
 
 app = typer.Typer(help="Protect items with a policy, back up now, stop, resume.")
@@ -49,6 +49,8 @@ def check_vm(
     vault_name: VaultNameOption, vm: VmOption, output: OutputOption = OutputFormat.TABLE
 ) -> None:
     """Is this VM protected (and by which vault), and what will its backups be like?"""
+    from rsvault.services import vmprotection  # libvirt loads for the VM verbs only
+
     show_one(vmprotection.check_vm(begin(output), vault_name, vm))
 
 
@@ -114,6 +116,8 @@ def enable_for_vm(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Protect a VM of a registered libvirt host; prints the ConfigureBackup job."""
+    from rsvault.services import vmprotection  # libvirt loads for the VM verbs only
+
     ctx = begin(output)
     consistency = vmprotection.consistency_options(
         script_config,

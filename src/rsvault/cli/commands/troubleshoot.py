@@ -69,5 +69,5 @@ def _show(views: list[TroubleshootView], *, single: bool) -> None:
         return
     for number, view in enumerate(views):
         if number:
-            stdout.print()
+            stdout().print()
         print_entry(view.as_dict())

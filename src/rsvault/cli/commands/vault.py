@@ -88,7 +88,7 @@ def delete(
     if not yes:
         raise RsvaultError(Code.INVALID_ARGUMENT, argument="--yes", reason="deleting needs --yes")
     vaults.delete_vault(ctx, name, delete_backup_data=delete_backup_data)
-    stderr.print(f"Vault {name} deleted.")
+    stderr().print(f"Vault {name} deleted.")
 
 
 @app.command()

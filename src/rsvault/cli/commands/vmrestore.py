@@ -19,7 +19,6 @@ from rsvault.cli.render import show_list, show_one, stdout
 from rsvault.cli.session import CURRENT, OutputFormat, OutputOption, PassphraseFileOption, begin
 from rsvault.services.vmfilerecovery import list_files, run_extract_files
 from rsvault.services.vmmounts import MOUNT_HOURS, MountRequest, MountView, mount_rp, unmount_rp
-from rsvault.services.vmrecreate import CreateVmOptions, run_create_vm, run_replace_disks
 
 VaultOption = Annotated[str, typer.Option("--vault-name", "-v", help="Vault name.")]
 ItemOption = Annotated[
@@ -70,13 +69,16 @@ def create_vm(
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Create a new VM from a recovery point: new disks, new UUID and MAC addresses."""
+    # libvirt loads for the verbs that talk to a hypervisor, not for every restore
+    from rsvault.services.vmrecreate import CreateVmOptions, run_create_vm
+
     ctx = begin(output, passphrase_file)
     options = CreateVmOptions(vm_name, network, target_dir, start)
     with progress_bar("restore") as progress:
         job = run_create_vm(ctx, vault_name, item_name, rp_name, options, progress)
     show_one(job)
     if CURRENT.output is OutputFormat.TABLE and not start:
-        stdout.print(f"{vm_name} is defined but not started: virsh start {vm_name}")
+        stdout().print(f"{vm_name} is defined but not started: virsh start {vm_name}")
 
 
 def replace_disks(
@@ -87,6 +89,8 @@ def replace_disks(
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Replace the disks of a shut-off VM with the recovery point's; the old files are kept."""
+    from rsvault.services.vmrecreate import run_replace_disks  # libvirt loads here only
+
     ctx = begin(output, passphrase_file)
     with progress_bar("restore") as progress:
         job = run_replace_disks(ctx, vault_name, item_name, rp_name, progress)
@@ -171,15 +175,17 @@ def _show_mount(view: MountView, unmounted: bool = False) -> None:
         print(json.dumps(body, indent=2, default=str))
         return
     if unmounted:
-        stdout.print(f"Unmounted {view.rp_name} of {view.item}.", highlight=False)
+        stdout().print(f"Unmounted {view.rp_name} of {view.item}.", highlight=False)
         return
-    stdout.print(
+    stdout().print(
         f"{view.rp_name} of {view.item} is mounted read-only until {view.expires_at}.",
         highlight=False,
     )
     for disk in view.disks:
         volumes = ", ".join(f"{v['name']} ({v['filesystem'] or 'unknown'})" for v in disk.volumes)
-        stdout.print(f"  {disk.target}: {disk.uri}  volumes: {volumes or 'none'}", highlight=False)
-    stdout.print("To mount a volume on this host (as root):", highlight=False)
+        stdout().print(
+            f"  {disk.target}: {disk.uri}  volumes: {volumes or 'none'}", highlight=False
+        )
+    stdout().print("To mount a volume on this host (as root):", highlight=False)
     for line in body["attach"]:
-        stdout.print(f"  {line}", highlight=False, markup=False)
+        stdout().print(f"  {line}", highlight=False, markup=False)

@@ -23,7 +23,7 @@ from xml.sax.saxutils import quoteattr
 import libvirt
 
 from rsvault.errors import Code, RsvaultError
-from rsvault.sources.libvirt.domain import DiskInfo
+from rsvault.sources.libvirt.domaininfo import DiskInfo
 from rsvault.sources.libvirt.hypervisor import message_of
 
 CHECKPOINT_PREFIX = "rsvault-"

@@ -1,0 +1,53 @@
+"""What a command loads: the libraries it does not need stay out of its start-up.
+
+Start-up is a large part of a short command (an incremental VM backup takes about a second),
+and every library loaded adds to the peak memory of the command; so a files backup or restore
+must not load libvirt, and output for programs must not load the table renderer.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.e2e.conftest import Cli, TreeBuilder
+
+pytestmark = pytest.mark.xdist_group("e2e-startup")
+
+# Runs the CLI in this interpreter and reports, on the last line of stderr, what it loaded.
+_REPORTING_CLI = """
+import atexit, json, sys
+atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))
+from rsvault.cli.app import main
+sys.argv[0] = "rsvault"
+main()
+"""
+NEVER_FOR_FILES = {"libvirt", "libvirtmod", "nbd"}
+NEVER_FOR_PROGRAMS = {"rich", "pydantic", "alembic"}
+
+
+def loaded_by(cli: Cli, *args: str) -> set[str]:
+    argv = [sys.executable, "-c", _REPORTING_CLI, *args, "--output", "json"]
+    done = subprocess.run(argv, env=cli.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return {name.partition(".")[0] for name in json.loads(done.stderr.splitlines()[-1])}
+
+
+def test_files_commands_load_neither_libvirt_nor_the_table_renderer(tmp_path: Path) -> None:
+    cli = Cli.with_home(tmp_path / "home")
+    cli.create_vault("startup")
+    tree = TreeBuilder(tmp_path / "src", seed=3)
+    tree.random_file("a.bin", 100_000)
+    source = tree.finish()
+    vault = ["--vault-name", "startup"]
+    backup = loaded_by(cli, "backup", "files", *vault, "--path", str(source))
+    point = cli.ok("recoverypoint", "list", *vault)[0]["name"]
+    target = str(tmp_path / "restored")
+    restore = loaded_by(cli, "restore", "files", *vault, "--rp-name", point, "--target", target)
+    for modules in (backup, restore):
+        assert not modules & NEVER_FOR_FILES, modules & NEVER_FOR_FILES
+        assert not modules & NEVER_FOR_PROGRAMS, modules & NEVER_FOR_PROGRAMS
+        assert {"rsvault", "sqlalchemy", "zstandard"} <= modules  # it did run the command
