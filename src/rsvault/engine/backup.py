@@ -154,7 +154,8 @@ class _BackupRun:
 
     def _records(self) -> Iterator[dict[str, Any]]:
         pending: deque[tuple[Node, Pending]] = deque()
-        for entry in walk(self.request.paths, self.request.excludes):
+        known = self.cache.unchanged_xattrs if len(self.cache) else None
+        for entry in walk(self.request.paths, self.request.excludes, known_xattrs=known):
             if isinstance(entry, JobWarning):
                 self.warnings.append(entry)
                 continue

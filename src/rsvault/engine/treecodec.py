@@ -7,6 +7,7 @@ from typing import Any
 from rsvault.sources.files.node import Node, NodeType
 from rsvault.vault.tree import CHUNKS_FIELD, PATH_FIELD
 
+XATTRS_FIELD = "x"
 _SIMPLE = {
     "mode": "m",
     "uid": "u",
@@ -32,7 +33,7 @@ def node_to_record(node: Node) -> dict[str, Any]:
         if value not in (None, 0):
             record[key] = value
     if node.xattrs:
-        record["x"] = [[name, value] for name, value in sorted(node.xattrs.items())]
+        record[XATTRS_FIELD] = [[name, value] for name, value in sorted(node.xattrs.items())]
     if node.chunks:
         record[CHUNKS_FIELD] = [[cid, length] for cid, length in node.chunks]
     return record
@@ -50,7 +51,7 @@ def record_to_node(record: dict[str, Any]) -> Node:
     for attribute, key in _SIMPLE.items():
         if key in record:
             setattr(node, attribute, record[key])
-    node.xattrs = {name: value for name, value in record.get("x", ())}
+    node.xattrs = {name: value for name, value in record.get(XATTRS_FIELD, ())}
     node.chunks = [(cid, length) for cid, length in record.get(CHUNKS_FIELD, ())]
     return node
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rsvault.errors import Code, JobWarning, RsvaultError
@@ -24,18 +24,27 @@ from rsvault.sources.files.owners import OwnerNames
 
 _ROOT = b"/"
 
+# A file's extended attributes as an earlier walk found them, if the file is unchanged since
+# (same inode, size, mtime and ctime: setting an attribute changes the ctime), else None.
+KnownXattrs = Callable[[Node], dict[bytes, bytes] | None]
+
 
 def walk(
-    paths: Sequence[str], excludes: Sequence[str] = (), *, one_file_system: bool = False
+    paths: Sequence[str],
+    excludes: Sequence[str] = (),
+    *,
+    one_file_system: bool = False,
+    known_xattrs: KnownXattrs | None = None,
 ) -> Iterator[Node | JobWarning]:
     """Nodes (and warnings) for `paths` and everything under them; see the module docstring.
 
     Excludes never apply to the given paths themselves: naming a path is a stronger wish
     than a pattern. With `one_file_system`, a directory on another file system than its
-    root is yielded (it is the mount point) but not descended into.
+    root is yielded (it is the mount point) but not descended into. `known_xattrs` spares
+    listing the attributes of files an earlier walk saw unchanged.
     """
     roots = {_absolute_root(path) for path in paths}  # all validated before the first yield
-    return _Walk(roots, ExcludeMatcher(excludes), one_file_system).run()
+    return _Walk(roots, ExcludeMatcher(excludes), one_file_system, known_xattrs).run()
 
 
 def absolute_path(node_path: bytes) -> bytes:
@@ -69,8 +78,15 @@ class _Visit:
 
 
 class _Walk:
-    def __init__(self, roots: set[bytes], excludes: ExcludeMatcher, one_fs: bool) -> None:
+    def __init__(
+        self,
+        roots: set[bytes],
+        excludes: ExcludeMatcher,
+        one_fs: bool,
+        known_xattrs: KnownXattrs | None,
+    ) -> None:
         self._roots = roots
+        self._known_xattrs = known_xattrs
         self._toward_roots = _children_toward_roots(roots)
         self._excludes = excludes
         self._one_fs = one_fs
@@ -104,6 +120,11 @@ class _Walk:
         return items, children
 
     def _add_xattrs(self, node: Node, absolute: bytes) -> JobWarning | None:
+        if self._known_xattrs is not None and node.type is NodeType.FILE:
+            known = self._known_xattrs(node)
+            if known is not None:
+                node.xattrs = known
+                return None
         try:
             node.xattrs = read_xattrs(absolute)
         except (FileNotFoundError, NotADirectoryError):
