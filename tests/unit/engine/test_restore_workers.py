@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -189,36 +190,35 @@ def test_a_pack_the_store_cannot_read_fails_its_files_with_the_stores_reason(
     assert leftovers(target) == []
 
 
-def test_a_worker_killed_mid_restore_fails_the_restore_and_leaves_nothing(
-    monkeypatch: pytest.MonkeyPatch, store: FaultyStore, tmp_path: Path
+def _kill_the_workers(event: Progress) -> None:
+    if event.bytes_done:
+        for pid in restore_workers():
+            os.kill(pid, signal.SIGKILL)
+
+
+def _cancel(event: Progress) -> None:
+    if event.bytes_done:
+        raise RsvaultError(Code.OPERATION_CANCELLED)
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "code"),
+    [(_kill_the_workers, Code.INTERNAL_ERROR), (_cancel, Code.OPERATION_CANCELLED)],
+    ids=["worker-killed", "cancelled"],
+)
+def test_an_interrupted_restore_fails_and_leaves_neither_files_nor_workers(
+    monkeypatch: pytest.MonkeyPatch,
+    store: FaultyStore,
+    tmp_path: Path,
+    interrupt: Callable[[Progress], None],
+    code: Code,
 ) -> None:
+    """A SIGKILLed worker is an internal error, a cancel is a cancel; after either, no
+    unfinished file stays in the target and no worker process is left."""
     vault, rp = in_worker_processes(monkeypatch, store, tmp_path)
-
-    def killing(event: Progress) -> None:
-        if event.bytes_done:
-            for pid in restore_workers():
-                os.kill(pid, signal.SIGKILL)
-
     target = tmp_path / "target"
     with pytest.raises(RsvaultError) as caught:
-        restore(vault, rp, target, progress=killing)
-    assert caught.value.code is Code.INTERNAL_ERROR
-    assert leftovers(target) == []
-    assert restore_workers() == []
-
-
-def test_a_cancel_stops_the_workers_and_removes_unfinished_files(
-    monkeypatch: pytest.MonkeyPatch, store: FaultyStore, tmp_path: Path
-) -> None:
-    vault, rp = in_worker_processes(monkeypatch, store, tmp_path)
-
-    def cancelling(event: Progress) -> None:
-        if event.bytes_done:
-            raise RsvaultError(Code.OPERATION_CANCELLED)
-
-    target = tmp_path / "target"
-    with pytest.raises(RsvaultError) as caught:
-        restore(vault, rp, target, progress=cancelling)
-    assert caught.value.code is Code.OPERATION_CANCELLED
+        restore(vault, rp, target, progress=interrupt)
+    assert caught.value.code is code
     assert leftovers(target) == []
     assert restore_workers() == []
