@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rsvault.storage import LocalStore, StorePermissionError
+from rsvault.storage import FileStore, LocalStore, StoreNotFoundError, StorePermissionError
 
 
 def test_put_leaves_no_temporary_files(tmp_path: Path) -> None:
@@ -31,6 +31,20 @@ def test_an_upload_writes_beside_the_blob_and_leaves_nothing_when_aborted(
     upload.write(b"a whole pack")
     upload.commit()
     assert sorted(p.name for p in (tmp_path / "data/aa").iterdir()) == ["y"]
+
+
+def test_a_blob_lent_as_a_descriptor_reads_as_the_blob(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put("data/aa/x", b"a whole pack")
+    assert isinstance(store, FileStore)
+    fd = store.open_file("data/aa/x")
+    try:
+        store.put("data/aa/x", b"replaced")  # the descriptor keeps what it was opened on
+        assert os.pread(fd, 100, 2) == b"whole pack"
+    finally:
+        os.close(fd)
+    with pytest.raises(StoreNotFoundError):
+        store.open_file("data/aa/missing")
 
 
 def test_temporaries_are_not_listed_and_are_swept(tmp_path: Path) -> None:

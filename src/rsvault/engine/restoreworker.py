@@ -15,13 +15,15 @@ then the rename into place, or removal if one of their chunks did not verify.
 
 Messages over one socket pair (see `wire`):
 
-parent → worker  ("setup", VaultKeys)
+parent → worker  ("setup", WorkerSetup)
                  ("batch", batch id, [FileSpec], number of directory fds,
                   [file numbers with nothing to write]), with the directory fds, then the
                  fds to write into
                  ("write", batch id, [SpanBlob], [file numbers to finish],
-                  Why the span could not be read or None, last job of the batch)
-                 with the span as payload
+                  Why the span could not be read or None, last job of the batch,
+                  (start, end) of the span in the pack or None)
+                 with the span as payload, or with a descriptor on the pack to read
+                 (start, end) from
                  ("stop",)
 worker → parent, one reply per message, in order:
                  ("done", bytes written, [Finished], [(target, Why)] for chunks that did
@@ -38,11 +40,12 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rsvault.core.limits import raise_open_files_limit
 from rsvault.engine import wire
-from rsvault.errors import JobWarning, RsvaultError
+from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.sources.files.metadata import apply_metadata
 from rsvault.sources.files.node import Node
 from rsvault.sources.files.target import commit_temp_file, create_temp_file, discard_temp_file
@@ -56,6 +59,12 @@ FileSpec = tuple[int, bytes, bytes, int, Node]
 Why = tuple[str, dict[str, Any]]
 # (file number, why it was not restored or None, metadata warnings)
 Finished = tuple[int, Why | None, list[JobWarning]]
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    keys: VaultKeys
+    store_location: str  # named when a pack the worker reads from fails
 
 
 class BatchWriter:
@@ -146,8 +155,9 @@ class Server:
     """Handles the parent's messages; the same code serves a worker process and a small
     restore run in a thread of the parent."""
 
-    def __init__(self, keys: VaultKeys) -> None:
-        self._sealer = Sealer(keys)
+    def __init__(self, setup: WorkerSetup) -> None:
+        self._sealer = Sealer(setup.keys)
+        self._store = setup.store_location
         self._batches: dict[int, BatchWriter] = {}
 
     def handle(
@@ -156,7 +166,7 @@ class Server:
         try:
             if message[0] == "batch":
                 return self._begin(*message[1:], fds=fds)
-            return self._write(*message[1:], span=payload)
+            return self._write(*message[1:], span=payload, fds=fds)
         except OSError as exc:
             return ("refused", exc.errno or 0, exc.strerror or str(exc))
 
@@ -179,9 +189,13 @@ class Server:
         ends: list[int],
         lost: Why | None,
         last: bool,
+        where: tuple[int, int] | None,
         *,
         span: memoryview,
+        fds: list[int],
     ) -> tuple[Any, ...]:
+        if where is not None:
+            span, lost = self._read_lent(fds[0], *where)
         batch = self._batches[batch_id]
         written, failed = batch.write(self._sealer, blobs, span, lost)
         finished = batch.finish(ends)
@@ -189,6 +203,17 @@ class Server:
             del self._batches[batch_id]
             batch.close()
         return ("done", written, finished, failed)
+
+    def _read_lent(self, fd: int, start: int, end: int) -> tuple[memoryview, Why | None]:
+        """The span from a pack descriptor the parent lent (and this closes). A short read
+        (a truncated pack) leaves the missing chunks to fail verification."""
+        try:
+            return memoryview(pread_upto(fd, end - start, start)), None
+        except OSError as exc:
+            params = {"store": self._store, "reason": exc.strerror or str(exc)}
+            return memoryview(b""), (Code.STORE_UNAVAILABLE.value, params)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         for batch in self._batches.values():
@@ -203,6 +228,18 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[count:], offset + count
 
 
+def pread_upto(fd: int, length: int, offset: int) -> bytes:
+    """`length` bytes from `offset`, fewer only where the file ends."""
+    parts = []
+    while length:
+        data = os.pread(fd, length, offset)
+        if not data:
+            break
+        parts.append(data)
+        length, offset = length - len(data), offset + len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def _serve(sock: socket.socket, server: Server) -> None:
     while True:
         message, payload, fds = wire.receive_with_fds(sock, wire.MAX_FDS)
@@ -211,9 +248,9 @@ def _serve(sock: socket.socket, server: Server) -> None:
         wire.send(sock, server.handle(message, payload, fds))
 
 
-def _run(sock: socket.socket, keys: VaultKeys) -> None:
+def _run(sock: socket.socket, setup: WorkerSetup) -> None:
     raise_open_files_limit()
-    server = Server(keys)
+    server = Server(setup)
     try:
         _serve(sock, server)
     finally:

@@ -9,13 +9,14 @@ from rsvault.storage.errors import (
 from rsvault.storage.faulty import FaultyStore
 from rsvault.storage.local import LocalStore
 from rsvault.storage.memory import MemoryStore
-from rsvault.storage.protocol import BlobInfo, BlobStore, BlobUpload
+from rsvault.storage.protocol import BlobInfo, BlobStore, BlobUpload, FileStore
 
 __all__ = [
     "BlobInfo",
     "BlobStore",
     "BlobUpload",
     "FaultyStore",
+    "FileStore",
     "LocalStore",
     "MemoryStore",
     "StoreError",

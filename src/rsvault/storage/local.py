@@ -94,6 +94,10 @@ class LocalStore:
             fd = self._read_handle(name)
             return os.pread(fd, length, offset)
 
+    def open_file(self, name: str) -> int:
+        with _translated(name):
+            return os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
+
     def _read_handle(self, name: str) -> int:
         with self._handles_lock:
             fd = self._handles.pop(name, None)

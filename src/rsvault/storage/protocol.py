@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -71,4 +71,16 @@ class BlobStore(Protocol):
 
     def free_space(self) -> int | None:
         """Bytes still writable, or None when the store cannot tell (object stores)."""
+        ...
+
+
+@runtime_checkable
+class FileStore(Protocol):
+    """A store that keeps each blob as a file on a local file system. It can lend a
+    descriptor, so that another process (a restore worker) reads what it needs itself
+    instead of receiving a copy of the bytes."""
+
+    def open_file(self, name: str) -> int:
+        """A new read-only descriptor on blob `name`, for the caller to close. A missing
+        blob raises StoreNotFoundError, like `get`."""
         ...

@@ -9,7 +9,7 @@ from typing import Any
 from rsvault.core.clock import Clock
 from rsvault.core.ids import random_hex_id
 from rsvault.errors import Code, RsvaultError
-from rsvault.storage import BlobStore, StoreNotFoundError
+from rsvault.storage import BlobStore, FileStore, StoreNotFoundError
 from rsvault.vault import keys as keyslots
 from rsvault.vault.chunker import ContentChunker, StreamCutter
 from rsvault.vault.condemned import read_records, with_condemned
@@ -222,6 +222,14 @@ class Vault:
     def read_span(self, pack_id: str, start: int, end: int) -> bytes:
         with translated(self.store):
             return self.store.get(pack_name(pack_id), start, end - start)
+
+    def open_pack(self, pack_id: str) -> int | None:
+        """A read-only descriptor on the pack's file, for the caller to close; None when the
+        store does not keep packs as local files (read spans with `read_span` then)."""
+        if not isinstance(self.store, FileStore):
+            return None
+        with translated(self.store):
+            return self.store.open_file(pack_name(pack_id))
 
     def pack_header(self, pack_id: str, size: int) -> list[BlobEntry]:
         """The entries a pack lists in its own encrypted header (read from its tail)."""

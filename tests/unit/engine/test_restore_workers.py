@@ -18,7 +18,7 @@ from rsvault.engine.backup import FilesBackupRequest, backup_files
 from rsvault.engine.progress import Progress
 from rsvault.engine.restore import FilesRestoreRequest, RestoreResult, restore_files
 from rsvault.errors import Code, RsvaultError
-from rsvault.storage import FaultyStore, MemoryStore, StoreError
+from rsvault.storage import BlobStore, FaultyStore, LocalStore, MemoryStore, StoreError
 from rsvault.vault.index import Location
 from rsvault.vault.keys import CHEAP_KDF
 from rsvault.vault.pack import pack_name
@@ -37,6 +37,19 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 @pytest.fixture
 def store() -> FaultyStore:
     return FaultyStore(MemoryStore())
+
+
+@pytest.fixture(params=["bytes-sent", "pack-file-lent"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """A store the parent reads spans from, and one whose pack files workers read."""
+    if request.param == "bytes-sent":
+        return FaultyStore(MemoryStore())
+    return LocalStore(tmp_path / "vault")
+
+
+def raw(store: BlobStore) -> BlobStore:
+    """The store underneath any fault injection, to damage packs behind the vault's back."""
+    return store.inner if isinstance(store, FaultyStore) else store
 
 
 def make_tree(root: Path) -> dict[str, bytes]:
@@ -75,7 +88,7 @@ def restore(vault: Vault, rp: str, target: Path, **kwargs: object) -> RestoreRes
     return restore_files(vault, FilesRestoreRequest(rp, target), **kwargs)  # type: ignore[arg-type]
 
 
-def new_vault(store: FaultyStore) -> Vault:
+def new_vault(store: BlobStore) -> Vault:
     return Vault.create(store, "pass-phrase-1", SYSTEM_CLOCK, kdf=CHEAP_KDF)
 
 
@@ -112,13 +125,16 @@ def in_worker_processes(
 
 
 def test_every_file_comes_back_with_its_metadata(
-    mode: str, store: FaultyStore, tmp_path: Path
+    mode: str, any_store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = tmp_path / "src"
     files = make_tree(source)
-    vault = new_vault(store)
+    vault = new_vault(any_store)
+    rp = backed_up(vault, source)
+    if isinstance(any_store, LocalStore):  # the workers read the pack files themselves
+        monkeypatch.setattr(vault, "read_span", _not_expected)
     target = tmp_path / "target"
-    result = restore(vault, backed_up(vault, source), target)
+    result = restore(vault, rp, target)
 
     assert result.failed == {}
     assert result.stats.files == len(files)
@@ -135,18 +151,22 @@ def test_every_file_comes_back_with_its_metadata(
     assert restore_workers() == []
 
 
+def _not_expected(*args: object) -> bytes:
+    raise AssertionError("the parent read a span a worker could have read")
+
+
 def test_a_chunk_that_does_not_verify_fails_only_the_files_it_is_in(
-    mode: str, store: FaultyStore, tmp_path: Path
+    mode: str, any_store: BlobStore, tmp_path: Path
 ) -> None:
     source = tmp_path / "src"
     files = make_tree(source)
-    vault = new_vault(store)
+    vault = new_vault(any_store)
     rp = backed_up(vault, source)
     location = first_chunk_of(vault, source / "large.bin")
     name = pack_name(location.pack_id)
-    sealed = bytearray(store.inner.get(name))
+    sealed = bytearray(raw(any_store).get(name))
     sealed[location.entry.offset + location.entry.length // 2] ^= 0x01
-    store.inner.put(name, bytes(sealed))
+    raw(any_store).put(name, bytes(sealed))
 
     target = tmp_path / "target"
     result = restore(vault, rp, target)
@@ -164,9 +184,52 @@ def first_chunk_of(vault: Vault, path: Path) -> Location:
     return location
 
 
-def test_a_pack_the_store_cannot_read_fails_its_files_with_the_stores_reason(
-    mode: str, store: FaultyStore, tmp_path: Path
+def _store_refuses(store: BlobStore, name: str) -> str:
+    assert isinstance(store, FaultyStore)
+    store.fail("get", StoreError, prefix=name, reason="sector not found")
+    return "sector not found"
+
+
+def _pack_file_gone(store: BlobStore, name: str) -> str:
+    assert isinstance(store, LocalStore)
+    (store.root / name).unlink()
+    return name.rsplit("/", 1)[-1]  # the missing object is named
+
+
+def _pack_file_cut_short(store: BlobStore, name: str) -> str:
+    assert isinstance(store, LocalStore)
+    os.truncate(store.root / name, 5 * MiB)  # a worker reads less than it asked for
+    return "failed verification"
+
+
+def still_readable(store: BlobStore, location: Location) -> bool:
+    entry = location.entry
+    try:
+        return (
+            len(store.get(pack_name(location.pack_id), entry.offset, entry.length)) == entry.length
+        )
+    except StoreError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("store_kind", "damage"),
+    [
+        ("bytes-sent", _store_refuses),
+        ("pack-file-lent", _pack_file_gone),
+        ("pack-file-lent", _pack_file_cut_short),
+    ],
+    ids=["store-refuses", "pack-file-gone", "pack-file-cut-short"],
+)
+def test_a_pack_that_cannot_be_read_fails_its_files_with_the_reason(
+    mode: str,
+    store_kind: str,
+    damage: Callable[[BlobStore, str], str],
+    tmp_path: Path,
 ) -> None:
+    store: BlobStore = FaultyStore(MemoryStore())
+    if store_kind == "pack-file-lent":
+        store = LocalStore(tmp_path / "vault")
     source = tmp_path / "src"
     source.mkdir()
     big = random.Random(3).randbytes(40 * MiB)  # fills packs of its own; the tree comes last
@@ -175,15 +238,15 @@ def test_a_pack_the_store_cannot_read_fails_its_files_with_the_stores_reason(
     vault = new_vault(store)
     rp = backed_up(vault, source)
     pack = first_chunk_of(vault, source / "big.bin").pack_id
-    store.fail("get", StoreError, prefix=pack_name(pack), reason="sector not found")
+    reason = damage(store, pack_name(pack))
 
     target = tmp_path / "target"
     result = restore(vault, rp, target)
     copy = target / source.relative_to("/")
-    assert "sector not found" in result.failed["/" + str(source.relative_to("/") / "big.bin")]
+    assert reason in result.failed["/" + str(source.relative_to("/") / "big.bin")]
     assert not (copy / "big.bin").exists()
-    # workers read files in parallel, so the small file may have landed in that pack too
-    if first_chunk_of(vault, source / "small.txt").pack_id != pack:
+    # the backup reads files in parallel, so the small file may have landed in that pack too
+    if still_readable(store, first_chunk_of(vault, source / "small.txt")):
         assert (copy / "small.txt").read_bytes() == b"still here"
     else:
         assert not (copy / "small.txt").exists()
