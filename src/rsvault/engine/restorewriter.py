@@ -113,9 +113,14 @@ class ContentWriter:
         self._result.stats.files_failed += 1
 
 
+_ALL_BUT_CHUNKS = [f.name for f in dataclasses.fields(Node) if f.name != "chunks"]
+
+
 def _metadata_only(node: Node) -> Node:
     """The node without its chunk list, which a worker does not need."""
-    return dataclasses.replace(node, chunks=[])
+    # Positional (chunks being the last field), as dataclasses.replace costs several times
+    # more, for every file restored.
+    return Node(*[getattr(node, name) for name in _ALL_BUT_CHUNKS], chunks=[])
 
 
 def _batches(files: list[Node]) -> Iterator[list[Node]]:
