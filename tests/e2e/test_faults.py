@@ -160,6 +160,23 @@ def test_disk_full(cli: Cli, tmp_path: Path) -> None:
         assert cli.ok("vault", "check", "--name", "full", "--read-data")["ok"] is True
 
 
+def test_a_full_disk_under_rsvault_home_is_not_enough_space(tmp_path: Path) -> None:
+    """The catalog cannot grow: every command says the disk is full, and where."""
+    source = small_tree(tmp_path / "src")
+    with tmpfs(tmp_path / "home", "2m") as home:
+        cli = Cli.with_home(home / "state")
+        cli.create_vault("homefull", tmp_path / "vault")
+        with (home / "filler").open("wb") as filler, contextlib.suppress(OSError):
+            while True:
+                filler.write(bytes(64 * 1024))
+                filler.flush()
+        for args in (backup_args("homefull", source), ["vault", "list"]):
+            result = cli.run(*args)
+            assert result.rc == 1, result.describe()
+            assert result.error_code == "UserErrorNotEnoughSpace", result.describe()
+            assert str(home / "state") in result.error["message"], result.describe()
+
+
 def test_a_restore_target_that_fills_up(cli: Cli, tmp_path: Path) -> None:
     """A full target is UserErrorNotEnoughSpace, and no partial file is left behind."""
     # large enough for the restore to run in worker processes, whose refused write must

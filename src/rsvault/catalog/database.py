@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -13,6 +14,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rsvault.catalog.migrationlock import migration_lock
+from rsvault.errors import Code, RsvaultError
 
 
 def sqlite_url(home: Path) -> str:
@@ -70,17 +72,56 @@ def migrate(engine: Engine) -> None:
 class Catalog:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        migrate(self.engine)
+        with _disk_full_translated(self.engine):
+            migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """One transaction, committed at the edge of the service call or rolled back."""
-        with self._sessions() as session, session.begin():
+        with _disk_full_translated(self.engine), self._sessions() as session, session.begin():
             yield session
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_SQLITE_FULL = 13  # "database or disk is full"
+_SQLITE_IOERR = 10  # what a write into a new WAL or shared-memory file on a full disk gives
+_POSTGRES_DISK_FULL = "53100"
+_NEARLY_FULL = 1 << 20
+
+
+@contextmanager
+def _disk_full_translated(engine: Engine) -> Iterator[None]:
+    """A catalog that cannot grow is a full disk (NOT_ENOUGH_SPACE), not an internal error."""
+    try:
+        yield
+    except OperationalError as exc:
+        if not _disk_full(engine, exc.orig):
+            raise
+        raise RsvaultError(
+            Code.NOT_ENOUGH_SPACE, location=_catalog_location(engine), detail=str(exc.orig)
+        ) from exc
+
+
+def _disk_full(engine: Engine, reason: BaseException | None) -> bool:
+    if getattr(reason, "sqlstate", None) == _POSTGRES_DISK_FULL:
+        return True
+    primary = (getattr(reason, "sqlite_errorcode", None) or 0) & 0xFF  # without the extension
+    if primary == _SQLITE_FULL:
+        return True
+    if primary != _SQLITE_IOERR or engine.url.database is None:
+        return False
+    folder = Path(engine.url.database).parent
+    return shutil.disk_usage(folder).free < _NEARLY_FULL  # an I/O error on a full disk
+
+
+def _catalog_location(engine: Engine) -> str:
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        return str(Path(url.database).parent)
+    return url.render_as_string(hide_password=True)
 
 
 def rows_changed(result: Result[Any]) -> int:
