@@ -51,3 +51,16 @@ def test_files_commands_load_neither_libvirt_nor_the_table_renderer(tmp_path: Pa
         assert not modules & NEVER_FOR_FILES, modules & NEVER_FOR_FILES
         assert not modules & NEVER_FOR_PROGRAMS, modules & NEVER_FOR_PROGRAMS
         assert {"rsvault", "sqlalchemy", "zstandard"} <= modules  # it did run the command
+
+
+def test_each_command_records_the_files_it_loads_for_its_next_start(tmp_path: Path) -> None:
+    cli = Cli.with_home(tmp_path / "home")
+    cli.create_vault("ahead")
+    startup = cli.home / "startup"
+    assert (startup / "vault.create.list").is_file()
+    assert not (startup / "vault.list.list").exists()
+    assert [v["name"] for v in cli.ok("vault", "list")] == ["ahead"]
+    files = (startup / "vault.list.list").read_text().splitlines()
+    assert any("/sqlalchemy/" in name for name in files)
+    assert not any("/libvirt" in name for name in files)  # only what this command loaded
+    assert [v["name"] for v in cli.ok("vault", "list")] == ["ahead"]  # now read ahead

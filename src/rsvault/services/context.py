@@ -9,14 +9,11 @@ from pathlib import Path
 
 from rsvault.catalog.database import Catalog, sqlite_url
 from rsvault.core.clock import SYSTEM_CLOCK, Clock
+from rsvault.core.home import default_home
 from rsvault.errors import Code, RsvaultError
 from rsvault.vault.keys import KdfParams
 
 PassphraseSource = Callable[[], str | None]
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("RSVAULT_HOME") or Path.home() / ".rsvault")
 
 
 def passphrase_from_environment() -> str | None:
