@@ -2,16 +2,18 @@
 puts them in place.
 
 A restore of many files is mostly system calls: create, write, set owner, mode and times,
-rename; and every chunk is authenticated, decompressed and hashed on the way. In threads of
+link; and every chunk is authenticated, decompressed and hashed on the way. In threads of
 one process all of that queues for the interpreter lock; worker processes put every core to
-use. The parent (see `restorepool`) reads the packs and does every check of the restore
-target: a worker only ever gets descriptors of directories the target opened, names the
-target checked, and temp names the target will clean up if the restore fails.
+use. The parent (see `restorepool`) decides what is read and does every check of the
+restore target: a worker only ever gets descriptors of directories the target opened,
+names the target checked, and temp names the target will clean up if the restore fails.
 
 Work comes in batches. A batch names the files to create (`FileSpec`) and the descriptors to
 write into directly (a disk image the parent created); its write jobs then carry one span of
 a pack each, and after each job the files whose last chunk it held are finished: metadata,
-then the rename into place, or removal if one of their chunks did not verify.
+then their name, or nothing if one of their chunks did not verify. A file is created without
+a name (O_TMPFILE) and linked under its own name once finished; where the name is taken, or
+the file system cannot make unnamed files, it goes through its temp name and a rename.
 
 Messages over one socket pair (see `wire`):
 
@@ -48,12 +50,18 @@ from rsvault.engine import wire
 from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.sources.files.metadata import apply_metadata
 from rsvault.sources.files.node import Node
-from rsvault.sources.files.target import commit_temp_file, create_temp_file, discard_temp_file
+from rsvault.sources.files.target import (
+    commit_temp_file,
+    commit_unnamed_file,
+    create_temp_file,
+    create_unnamed_file,
+    discard_temp_file,
+)
 from rsvault.vault.crypto import Sealer
 from rsvault.vault.keys import VaultKeys
 
 SpanBlob = tuple[bytes, bytes, int, int, list[tuple[int, int]]]
-# (directory number, temp name, final name, size, the node's metadata; its chunks are not sent)
+# (directory number, temp name, final name, size, the node: its metadata is applied)
 FileSpec = tuple[int, bytes, bytes, int, Node]
 # Why a chunk was not written: an error code and its parameters (the parent words it)
 Why = tuple[str, dict[str, Any]]
@@ -76,9 +84,13 @@ class BatchWriter:
         self._targets = list(fds)
         self._first_file = len(fds)
         self._failures: dict[int, Why] = {}  # target number → why
+        self._named: set[int] = set()  # file numbers created under their temp name
         try:
-            for dir_no, temp, _name, size, _node in files:
-                fd = create_temp_file(dirs[dir_no], temp)
+            for number, (dir_no, temp, _name, size, _node) in enumerate(files):
+                fd = create_unnamed_file(dirs[dir_no])
+                if fd is None:
+                    fd = create_temp_file(dirs[dir_no], temp)
+                    self._named.add(number)
                 self._targets.append(fd)
                 os.ftruncate(fd, size)  # holes stay holes: all-zero chunks are never written
         except BaseException:
@@ -119,16 +131,21 @@ class BatchWriter:
         target = self._first_file + number
         fd, self._targets[target] = self._targets[target], -1
         dir_no, temp, name, _size, node = self._files[number]
+        named = number in self._named
         why = self._failures.get(target)
         if why is not None:
             os.close(fd)
-            discard_temp_file(self._dirs[dir_no], temp)
+            if named:
+                discard_temp_file(self._dirs[dir_no], temp)
             return number, why, []
         try:  # every write into the file is done: its times will not move again
             warnings = apply_metadata(fd, node)
+            if not named:
+                commit_unnamed_file(self._dirs[dir_no], fd, temp, name)
         finally:
             os.close(fd)
-        commit_temp_file(self._dirs[dir_no], temp, name)
+        if named:
+            commit_temp_file(self._dirs[dir_no], temp, name)
         return number, None, warnings
 
     def close(self) -> None:

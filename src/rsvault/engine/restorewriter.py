@@ -10,7 +10,6 @@ metadata, then the rename into place, or removal if a chunk did not verify (`res
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -71,7 +70,7 @@ class ContentWriter:
             if parent not in dirs:  # a duplicate: the target's own fd may be evicted
                 dirs[parent] = (len(dirs), os.dup(dir_fd))
             number = len(specs)
-            specs.append((dirs[parent][0], temp, name, node.size, _metadata_only(node)))
+            specs.append((dirs[parent][0], temp, name, node.size, node))
             kept.append(node)
             for location, offset in located:
                 plan.add(location, number, offset)
@@ -111,16 +110,6 @@ class ContentWriter:
     def _failed(self, node: Node, why: str) -> None:
         self._result.failed["/" + os.fsdecode(node.path)] = why
         self._result.stats.files_failed += 1
-
-
-_ALL_BUT_CHUNKS = [f.name for f in dataclasses.fields(Node) if f.name != "chunks"]
-
-
-def _metadata_only(node: Node) -> Node:
-    """The node without its chunk list, which a worker does not need."""
-    # Positional (chunks being the last field), as dataclasses.replace costs several times
-    # more, for every file restored.
-    return Node(*[getattr(node, name) for name in _ALL_BUT_CHUNKS], chunks=[])
 
 
 def _batches(files: list[Node]) -> Iterator[list[Node]]:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
+import rsvault.engine.restoreworker as restoreworker
 import rsvault.engine.restorewriter as restorewriter
 from rsvault.core.clock import SYSTEM_CLOCK
 from rsvault.engine.backup import FilesBackupRequest, backup_files
 from rsvault.engine.progress import Progress
 from rsvault.engine.restore import FilesRestoreRequest, RestoreResult, restore_files
 from rsvault.errors import Code, RsvaultError
+from rsvault.sources.files.target import create_temp_file
 from rsvault.storage import BlobStore, FaultyStore, LocalStore, MemoryStore, StoreError
 from rsvault.vault.index import Location
 from rsvault.vault.keys import CHEAP_KDF
@@ -149,6 +151,32 @@ def test_every_file_comes_back_with_its_metadata(
     assert zeros.st_blocks * 512 < zeros.st_size  # a hole, never written
     assert leftovers(target) == []
     assert restore_workers() == []
+
+
+def test_where_unnamed_files_cannot_be_made_files_go_through_temp_names(
+    store: FaultyStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(restorewriter, "IN_PROCESS_BYTES", 1 << 40)  # this process's thread
+    monkeypatch.setattr(restoreworker, "create_unnamed_file", lambda dir_fd: None)
+    named: list[bytes] = []
+
+    def create_named(dir_fd: int, temp: bytes) -> int:
+        named.append(temp)
+        return create_temp_file(dir_fd, temp)
+
+    monkeypatch.setattr(restoreworker, "create_temp_file", create_named)
+    source = tmp_path / "src"
+    files = make_tree(source)
+    vault = new_vault(store)
+    target = tmp_path / "target"
+    result = restore(vault, backed_up(vault, source), target)
+
+    assert result.failed == {}
+    assert len(named) == len(files)
+    copy = target / source.relative_to("/")
+    for name, data in files.items():
+        assert (copy / name).read_bytes() == data, name
+    assert leftovers(target) == []
 
 
 def _not_expected(*args: object) -> bytes:

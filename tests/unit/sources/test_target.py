@@ -12,7 +12,11 @@ import pytest
 
 from rsvault.errors import Code, RsvaultError
 from rsvault.sources.files.node import Node, NodeType
-from rsvault.sources.files.target import RestoreTarget
+from rsvault.sources.files.target import (
+    RestoreTarget,
+    commit_unnamed_file,
+    create_unnamed_file,
+)
 
 UNSAFE = [b"../x", b"a/../../x", b"/etc/passwd", b"a//b", b"a/./b", b"", b"a\x00b", b"a/", b"."]
 
@@ -174,6 +178,62 @@ def test_commit_refuses_to_replace_a_directory(target: RestoreTarget, root: Path
     with pytest.raises(IsADirectoryError):
         target.commit_temp_file(b"d/sub", temp)
     assert (root / "d/sub/keep").exists()
+    assert sorted(p.name for p in (root / "d").iterdir()) == ["sub"]  # temp removed
+
+
+def unnamed_file(target: RestoreTarget, rel: bytes, data: bytes) -> tuple[int, int, bytes, bytes]:
+    """(directory fd, unnamed file fd, temp name, name) with `data` written, not yet named."""
+    dir_fd, name, temp = target.reserve_temp_file(rel)
+    fd = create_unnamed_file(dir_fd)
+    assert fd is not None  # every file system the tests run on can make unnamed files
+    os.write(fd, data)
+    return dir_fd, fd, temp, name
+
+
+def test_an_unnamed_file_is_invisible_until_it_is_named(target: RestoreTarget, root: Path) -> None:
+    dir_fd, fd, temp, name = unnamed_file(target, b"dir/new", b"contents")
+    try:
+        assert list((root / "dir").iterdir()) == []
+        commit_unnamed_file(dir_fd, fd, temp, name)
+    finally:
+        os.close(fd)
+    assert (root / "dir/new").read_bytes() == b"contents"
+    assert sorted(p.name for p in (root / "dir").iterdir()) == ["new"]
+
+
+def test_an_unnamed_file_never_named_leaves_nothing(target: RestoreTarget, root: Path) -> None:
+    _dir_fd, fd, _temp, _name = unnamed_file(target, b"dir/abandoned", b"half of it")
+    os.close(fd)  # a bad chunk, or a worker killed halfway
+    assert list((root / "dir").iterdir()) == []
+
+
+def test_naming_an_unnamed_file_replaces_atomically(target: RestoreTarget, root: Path) -> None:
+    write_file(target, b"dir/f", b"old")
+    with (root / "dir/f").open("rb") as reader:
+        dir_fd, fd, temp, name = unnamed_file(target, b"dir/f", b"new")
+        try:
+            commit_unnamed_file(dir_fd, fd, temp, name)
+        finally:
+            os.close(fd)
+        assert reader.read() == b"old"
+    assert (root / "dir/f").read_bytes() == b"new"
+    assert sorted(p.name for p in (root / "dir").iterdir()) == ["f"]
+
+
+def test_naming_an_unnamed_file_refuses_a_directory_and_bad_names(
+    target: RestoreTarget, root: Path
+) -> None:
+    target.make_dir(b"d/sub")
+    dir_fd, fd, temp, name = unnamed_file(target, b"d/sub", b"not a directory")
+    try:
+        with pytest.raises(IsADirectoryError):
+            commit_unnamed_file(dir_fd, fd, temp, name)
+        for bad in (b"../x", b"a/b", b".", b"", b"x\x00"):
+            with pytest.raises(RsvaultError) as caught:
+                commit_unnamed_file(dir_fd, fd, temp, bad)
+            assert unsafe(caught)
+    finally:
+        os.close(fd)
     assert sorted(p.name for p in (root / "d").iterdir()) == ["sub"]  # temp removed
 
 

@@ -14,6 +14,8 @@ A RestoreTarget is not thread-safe: it caches directory fds for the paths it wal
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import hashlib
 import itertools
 import os
@@ -29,6 +31,9 @@ from rsvault.sources.files.node import Node, NodeType
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_UNNAMED_FILE_FLAGS = os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC
+# what open(O_TMPFILE) fails with where a file system cannot make unnamed files
+_NO_UNNAMED_FILES = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
 _TEMP_PREFIX = b".rsvault-tmp-"
 _NAME_MAX = 255  # bytes in one name, on every Linux file system worth restoring to
 _TEMP_KEY = secrets.token_bytes(32)  # temp names are a keyed hash of a counter
@@ -277,11 +282,47 @@ def create_temp_file(dir_fd: int, temp_name: bytes) -> int:
     return os.open(temp_name, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
 
 
+def create_unnamed_file(dir_fd: int) -> int | None:
+    """A new file in `dir_fd` that has no name until `commit_unnamed_file` gives it one, for
+    writing; None where the file system (or a missing /proc) does not allow that.
+
+    Cheaper than a temp name and a rename, and a restore killed halfway leaves nothing
+    behind: the kernel frees a file that never got a name."""
+    if not _can_link_unnamed():
+        return None
+    try:
+        return os.open(b".", _UNNAMED_FILE_FLAGS, 0o600, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in _NO_UNNAMED_FILES:
+            return None
+        raise
+
+
+def commit_unnamed_file(dir_fd: int, fd: int, temp_name: bytes, name: bytes) -> None:
+    """Give the finished unnamed file `fd` the name `name` in `dir_fd`. Where `name` is taken,
+    the file is linked as `temp_name` and renamed over it, as `commit_temp_file` does."""
+    _check_final_name(name)
+    try:
+        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+        return
+    except FileExistsError:
+        pass
+    _check_temp_name(temp_name)
+    os.link(f"/proc/self/fd/{fd}", temp_name, dst_dir_fd=dir_fd, follow_symlinks=True)
+    commit_temp_file(dir_fd, temp_name, name)
+
+
+@functools.cache
+def _can_link_unnamed() -> bool:
+    # Linking an unnamed file needs /proc/self/fd (or CAP_DAC_READ_SEARCH and AT_EMPTY_PATH,
+    # which os.link cannot pass).
+    return hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+
+
 def commit_temp_file(dir_fd: int, temp_name: bytes, name: bytes) -> None:
     """Rename a finished temp file over `name` in the same directory (see the method)."""
     _check_temp_name(temp_name)
-    if b"/" in name or b"\0" in name or name in (b"", b".", b".."):
-        raise RsvaultError(Code.RESTORE_UNSAFE_PATH, path=_printable(name))
+    _check_final_name(name)
     try:
         os.rename(temp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except OSError:
@@ -301,6 +342,11 @@ def _temp_name(name: bytes) -> bytes:
     tag = hashlib.blake2b(next(_temp_numbers).to_bytes(8, "little"), key=_TEMP_KEY, digest_size=8)
     prefix = _TEMP_PREFIX + tag.hexdigest().encode() + b"-"
     return prefix + name[: _NAME_MAX - len(prefix)]
+
+
+def _check_final_name(name: bytes) -> None:
+    if b"/" in name or b"\0" in name or name in (b"", b".", b".."):
+        raise RsvaultError(Code.RESTORE_UNSAFE_PATH, path=_printable(name))
 
 
 def _check_temp_name(temp_name: bytes) -> None:
