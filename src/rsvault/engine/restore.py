@@ -86,10 +86,7 @@ def _restore_nodes(
     result: RestoreResult,
 ) -> None:
     dirs = [n for n in nodes if n.type is NodeType.DIR and n.path]
-    for node in dirs:
-        target.make_dir(node.path)
-    files = [n for n in nodes if n.type is NodeType.FILE]
-    ContentWriter(vault, index, target, workers, counter, result).write(files)
+    ContentWriter(vault, index, target, workers, counter, result).write(nodes)
     for node in nodes:
         if node.type not in (NodeType.FILE, NodeType.DIR):
             _restore_other(target, node, result)

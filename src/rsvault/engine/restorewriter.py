@@ -11,13 +11,13 @@ metadata, then the rename into place, or removal if a chunk did not verify (`res
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rsvault.engine.progress import ProgressCounter
 from rsvault.engine.restorepool import Outcome, SpanPlan, WriteBatch, WritePool, why_text
 from rsvault.engine.restoreworker import FileSpec
-from rsvault.sources.files.node import Node
+from rsvault.sources.files.node import Node, NodeType
 from rsvault.sources.files.target import RestoreTarget
 from rsvault.vault.index import Index, Location
 from rsvault.vault.repository import Vault
@@ -48,11 +48,14 @@ class ContentWriter:
         self._counter = counter
         self._result = result
 
-    def write(self, files: list[Node]) -> None:
-        in_process = sum(n.size for n in files) < IN_PROCESS_BYTES
-        with WritePool(self._vault, self._workers, in_process=in_process) as pool:
-            for nodes in _batches(files):
-                self._settle(pool.submit(self._plan(nodes)))
+    def write(self, nodes: list[Node]) -> None:
+        """Make the directories and write the files among `nodes` (in path order). Each
+        directory is made just before the files after it are planned, so the workers start
+        on the first files while later directories are still being made."""
+        size = sum(n.size for n in nodes if n.type is NodeType.FILE)
+        with WritePool(self._vault, self._workers, in_process=size < IN_PROCESS_BYTES) as pool:
+            for batch in _batches(nodes, self._target.make_dir):
+                self._settle(pool.submit(self._plan(batch)))
             while pool.outstanding:
                 self._settle(pool.wait())
 
@@ -112,11 +115,16 @@ class ContentWriter:
         self._result.stats.files_failed += 1
 
 
-def _batches(files: list[Node]) -> Iterator[list[Node]]:
+def _batches(nodes: list[Node], make_dir: Callable[[bytes], None]) -> Iterator[list[Node]]:
+    """The files of `nodes` in batches; each directory is made (`make_dir`) on the way."""
     batch: list[Node] = []
     size = 0
     dirs: set[bytes] = set()
-    for node in files:
+    for node in nodes:
+        if node.type is NodeType.DIR and node.path:  # b"" is the target itself
+            make_dir(node.path)
+        if node.type is not NodeType.FILE:
+            continue
         parent = node.path.rpartition(b"/")[0]
         if batch and parent not in dirs and len(dirs) >= BATCH_DIRS:
             yield batch
