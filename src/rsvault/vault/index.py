@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import msgpack
 
@@ -15,8 +16,7 @@ from rsvault.vault.pack import BlobEntry
 INDEX_PREFIX = "index/"
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(NamedTuple):  # one per chunk in memory: as cheap as a Python object gets
     pack_id: str
     entry: BlobEntry
 
