@@ -14,7 +14,8 @@ from pathlib import Path
 
 from rsvault.engine.progress import ProgressCounter, ProgressSink, ignore_progress
 from rsvault.engine.restoreplan import materialise_hardlinks, select
-from rsvault.engine.restorewriter import ContentWriter
+from rsvault.engine.restorepool import WritePool
+from rsvault.engine.restorewriter import ContentWriter, in_process
 from rsvault.engine.targetfaults import target_faults
 from rsvault.engine.treecodec import record_to_node
 from rsvault.errors import JobWarning
@@ -57,9 +58,14 @@ class RestoreResult:
 def restore_files(
     vault: Vault, request: FilesRestoreRequest, progress: ProgressSink = ignore_progress
 ) -> RestoreResult:
-    with vault.lease(LeaseKind.SHARED, f"restore {request.rp_name}"):
+    with (
+        vault.lease(LeaseKind.SHARED, f"restore {request.rp_name}"),
+        WritePool(vault, request.workers) as pool,
+    ):
         index = vault.load_readable_index()
         manifest = vault.read_manifest(request.rp_name)
+        if not request.paths:  # the whole point: its size is known, the workers can start
+            pool.start(in_process=in_process(manifest.stats.get("bytes_total", 0)))
         everything = [record_to_node(r) for r in vault.read_tree(manifest, index)]
         chosen = [n for n in select(everything, request.paths) if n.path]  # b"" is "/" itself
         nodes = materialise_hardlinks(chosen, everything)
@@ -72,21 +78,20 @@ def restore_files(
             for node in nodes:  # every name is judged before anything is written
                 target.check_path(node.path)
             with target_faults(request.target):
-                _restore_nodes(vault, index, target, nodes, request.workers, counter, result)
+                _restore_nodes(pool, index, target, nodes, counter, result)
         return result
 
 
 def _restore_nodes(
-    vault: Vault,
+    pool: WritePool,
     index: Index,
     target: RestoreTarget,
     nodes: list[Node],
-    workers: int,
     counter: ProgressCounter,
     result: RestoreResult,
 ) -> None:
     dirs = [n for n in nodes if n.type is NodeType.DIR and n.path]
-    ContentWriter(vault, index, target, workers, counter, result).write(nodes)
+    ContentWriter(pool, index, target, counter, result).write(nodes)
     for node in nodes:
         if node.type not in (NodeType.FILE, NodeType.DIR):
             _restore_other(target, node, result)

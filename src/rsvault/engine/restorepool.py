@@ -210,10 +210,9 @@ class _Channel:
 class WritePool:
     """Batches of restore work spread over worker processes (see the module's docstring)."""
 
-    def __init__(self, vault: Vault, workers: int, *, in_process: bool = False) -> None:
+    def __init__(self, vault: Vault, workers: int) -> None:
         self._vault = vault
-        self._size = 1 if in_process else max(1, workers)
-        self._in_process = in_process
+        self._workers = max(1, workers)
         self._channels: list[_Channel] = []
         self._feeders: list[threading.Thread] = []
         self._outcomes: queue.Queue[Outcome | BaseException] = queue.Queue()
@@ -241,8 +240,7 @@ class WritePool:
         """Queue `batch` for the least busy worker; returns the outcomes ready meanwhile
         (waiting for some while every worker has BATCHES_PER_WORKER). A refused write is
         raised as the OSError it was."""
-        if not self._channels:
-            self._start()
+        self.start()
         done: list[Outcome] = []
         while min(c.batches for c in self._channels) >= BATCHES_PER_WORKER:
             done += self._take(block=True)
@@ -276,9 +274,16 @@ class WritePool:
             outcomes.append(item)
         return outcomes
 
-    def _start(self) -> None:
+    def start(self, *, in_process: bool = False) -> None:
+        """Start the workers (the first `submit` does, if nobody did before): worker processes
+        take a while to start, better spent while the caller is still preparing. With
+        `in_process`, one worker runs in a thread of this process (see the module's
+        docstring). Once started, later calls change nothing."""
+        if self._channels:
+            return
         setup = WorkerSetup(self._vault.subkeys(), self._vault.store.location)
-        self._channels = [_Channel(setup, in_process=self._in_process) for _ in range(self._size)]
+        size = 1 if in_process else self._workers
+        self._channels = [_Channel(setup, in_process=in_process) for _ in range(size)]
         self._feeders = [
             threading.Thread(target=self._feed, args=(c,), daemon=True) for c in self._channels
         ]

@@ -20,7 +20,6 @@ from rsvault.engine.restoreworker import FileSpec
 from rsvault.sources.files.node import Node, NodeType
 from rsvault.sources.files.target import RestoreTarget
 from rsvault.vault.index import Index, Location
-from rsvault.vault.repository import Vault
 
 if TYPE_CHECKING:
     from rsvault.engine.restore import RestoreResult
@@ -34,17 +33,15 @@ IN_PROCESS_BYTES = 32 << 20  # a smaller restore is done before worker processes
 class ContentWriter:
     def __init__(
         self,
-        vault: Vault,
+        pool: WritePool,
         index: Index,
         target: RestoreTarget,
-        workers: int,
         counter: ProgressCounter,
         result: RestoreResult,
     ) -> None:
-        self._vault = vault
+        self._pool = pool
         self._index = index
         self._target = target
-        self._workers = workers
         self._counter = counter
         self._result = result
 
@@ -52,12 +49,12 @@ class ContentWriter:
         """Make the directories and write the files among `nodes` (in path order). Each
         directory is made just before the files after it are planned, so the workers start
         on the first files while later directories are still being made."""
-        size = sum(n.size for n in nodes if n.type is NodeType.FILE)
-        with WritePool(self._vault, self._workers, in_process=size < IN_PROCESS_BYTES) as pool:
-            for batch in _batches(nodes, self._target.make_dir):
-                self._settle(pool.submit(self._plan(batch)))
-            while pool.outstanding:
-                self._settle(pool.wait())
+        pool = self._pool
+        pool.start(in_process=in_process(sum(n.size for n in nodes if n.type is NodeType.FILE)))
+        for batch in _batches(nodes, self._target.make_dir):
+            self._settle(pool.submit(self._plan(batch)))
+        while pool.outstanding:
+            self._settle(pool.wait())
 
     def _plan(self, nodes: list[Node]) -> WriteBatch:
         plan = SpanPlan()
@@ -113,6 +110,11 @@ class ContentWriter:
     def _failed(self, node: Node, why: str) -> None:
         self._result.failed["/" + os.fsdecode(node.path)] = why
         self._result.stats.files_failed += 1
+
+
+def in_process(size: int) -> bool:
+    """Whether restoring `size` bytes is quicker in a thread than in worker processes."""
+    return size < IN_PROCESS_BYTES
 
 
 def _batches(nodes: list[Node], make_dir: Callable[[bytes], None]) -> Iterator[list[Node]]:

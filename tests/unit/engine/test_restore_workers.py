@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import rsvault.engine.restorepool as restorepool
 import rsvault.engine.restoreworker as restoreworker
 import rsvault.engine.restorewriter as restorewriter
 from rsvault.core.clock import SYSTEM_CLOCK
@@ -177,6 +178,27 @@ def test_where_unnamed_files_cannot_be_made_files_go_through_temp_names(
     for name, data in files.items():
         assert (copy / name).read_bytes() == data, name
     assert leftovers(target) == []
+
+
+def test_workers_started_early_are_stopped_when_the_restore_fails_before_writing(
+    monkeypatch: pytest.MonkeyPatch, store: FaultyStore, tmp_path: Path
+) -> None:
+    vault, rp = in_worker_processes(monkeypatch, store, tmp_path)
+    started: list[bool] = []
+    start = restorepool.WritePool.start
+
+    def recorded(pool: restorepool.WritePool, *, in_process: bool = False) -> None:
+        started.append(in_process)
+        start(pool, in_process=in_process)
+
+    monkeypatch.setattr(restorepool.WritePool, "start", recorded)
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"not a directory")
+    with pytest.raises(RsvaultError) as caught:
+        restore(vault, rp, blocked / "target")
+    assert caught.value.code is Code.RESTORE_TARGET_NOT_WRITABLE
+    assert started == [False]  # worker processes, started before the tree was read
+    assert restore_workers() == []
 
 
 def _not_expected(*args: object) -> bytes:
