@@ -64,3 +64,17 @@ def test_each_command_records_the_files_it_loads_for_its_next_start(tmp_path: Pa
     assert any("/sqlalchemy/" in name for name in files)
     assert not any("/libvirt" in name for name in files)  # only what this command loaded
     assert [v["name"] for v in cli.ok("vault", "list")] == ["ahead"]  # now read ahead
+
+
+def test_the_vm_backup_path_leaves_the_files_engine_out() -> None:
+    """`protection backup-now` of a VM goes through these modules; the files engine (walker,
+    files cache, read workers) is no part of it."""
+    code = (
+        "import sys, rsvault.services.protection, rsvault.services.vmbackup;"
+        "print(sorted(m for m in sys.modules if m.startswith('rsvault.engine.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.replace("'", '"')))
+    assert "rsvault.engine.diskbackup" in loaded
+    assert not loaded & {"rsvault.engine.backup", "rsvault.engine.readpool"}, loaded

@@ -6,13 +6,12 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rsvault.catalog.models import ItemRow, RecoveryPointRow
-from rsvault.engine.backup import BackupResult, FilesBackupRequest, backup_files
 from rsvault.engine.progress import ProgressSink, ignore_progress
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
@@ -24,6 +23,9 @@ from rsvault.services.vaults import open_vault
 from rsvault.services.views import JobView
 from rsvault.vault.manifest import Manifest
 from rsvault.vault.repository import Vault
+
+if TYPE_CHECKING:  # the files engine loads for files backups only, not for VMs
+    from rsvault.engine.backup import BackupResult, FilesBackupRequest
 
 # Azure's portal and CLI keep an on-demand recovery point 30 days unless told otherwise.
 DEFAULT_RETAIN = timedelta(days=30)
@@ -93,6 +95,8 @@ def run_item_backup(
     )
 
     def work(job: JobHandle) -> JobOutcome:
+        from rsvault.engine.backup import backup_files
+
         with job.task(TaskName.TAKE_SNAPSHOT):
             request = _prepare(ctx, backup)
         with job.task(TaskName.TRANSFER):
@@ -108,6 +112,8 @@ def run_item_backup(
 
 def _prepare(ctx: ServiceContext, backup: ItemBackup) -> FilesBackupRequest:
     """Files have no snapshot to take: this fixes the sources and the parent recovery point."""
+    from rsvault.engine.backup import FilesBackupRequest
+
     missing = [p for p in backup.paths if not os.path.lexists(p)]
     if missing and len(missing) == len(backup.paths):
         raise RsvaultError(Code.BACKUP_SOURCE_NOT_FOUND, path=", ".join(missing))
