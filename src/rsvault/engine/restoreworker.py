@@ -86,13 +86,14 @@ class BatchWriter:
         self._failures: dict[int, Why] = {}  # target number → why
         self._named: set[int] = set()  # file numbers created under their temp name
         try:
-            for number, (dir_no, temp, _name, size, _node) in enumerate(files):
+            for number, (dir_no, temp, _name, size, node) in enumerate(files):
                 fd = create_unnamed_file(dirs[dir_no])
                 if fd is None:
                     fd = create_temp_file(dirs[dir_no], temp)
                     self._named.add(number)
                 self._targets.append(fd)
-                os.ftruncate(fd, size)  # holes stay holes: all-zero chunks are never written
+                if _ends_in_zeros(node):  # all-zero chunks are never written: holes stay holes
+                    os.ftruncate(fd, size)
         except BaseException:
             self.close()
             raise
@@ -154,6 +155,11 @@ class BatchWriter:
             if fd >= 0:
                 os.close(fd)
         self._targets, self._dirs = [], []
+
+
+def _ends_in_zeros(node: Node) -> bool:
+    """Whether writing the file's chunks leaves it short of its size (a last run of zeros)."""
+    return bool(node.size) and (not node.chunks or node.chunks[-1][0] is None)
 
 
 def _open(

@@ -63,6 +63,7 @@ def make_tree(root: Path) -> dict[str, bytes]:
     files = {
         "empty": b"",
         "zeros.img": bytes(6 * MiB),
+        "tail-zeros.img": rng.randbytes(5000) + bytes(12 * MiB),  # ends in a hole
         "large.bin": rng.randbytes(9 * MiB + 4321),
         "copy-a": shared,
         "copy-b": shared,
