@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -60,9 +62,25 @@ def vault_store(row: VaultRow) -> LocalStore:
 
 def open_vault(ctx: ServiceContext, name: str) -> Vault:
     """The named vault, opened with the context's passphrase."""
+    return open_vault_meanwhile(ctx, name, None)
+
+
+def open_vault_meanwhile(
+    ctx: ServiceContext, name: str, meanwhile: Callable[[], object] | None
+) -> Vault:
+    """The named vault, opened with the context's passphrase; `meanwhile` runs in this thread
+    while a second one unlocks the vault. The key derivation (Argon2id, about 0.1 s by
+    design) gives up the interpreter lock, so work that holds it, such as loading modules,
+    takes no extra time beside it on a second core."""
     store = vault_store(_row(ctx, name))
+    passphrase = ctx.passphrase()
     try:
-        return Vault.open(store, ctx.passphrase(), ctx.clock)
+        if meanwhile is None:
+            return Vault.open(store, passphrase, ctx.clock)
+        with ThreadPoolExecutor(1, thread_name_prefix="unlock") as unlocking:
+            vault = unlocking.submit(Vault.open, store, passphrase, ctx.clock)
+            meanwhile()
+            return vault.result()
     except RsvaultError as exc:
         if exc.code is Code.PASSPHRASE_INCORRECT:
             raise RsvaultError(Code.PASSPHRASE_INCORRECT, name=name) from exc

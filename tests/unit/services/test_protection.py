@@ -7,7 +7,9 @@ the vault.
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from tests.unit.services.support import (
 
 from rsvault.catalog.database import sqlite_url
 from rsvault.core.clock import ManualClock
-from rsvault.errors import Code
+from rsvault.errors import Code, RsvaultError
 from rsvault.services import (
     items,
     jobs,
@@ -569,3 +571,21 @@ def test_policies_of_two_catalogs_are_never_confused(
         "first": (clock.now() + timedelta(days=1)).replace(hour=3).isoformat(),
         "second": clock.now().replace(hour=21, minute=30).isoformat(),
     }
+
+
+def test_work_done_while_a_vault_is_unlocked_runs_here_and_the_vault_opens(
+    ctx: ServiceContext,
+) -> None:
+    vaults.create_vault(ctx, "unlocking")
+    ran_in: list[str] = []
+    vault = vaults.open_vault_meanwhile(
+        ctx, "unlocking", lambda: ran_in.append(threading.current_thread().name)
+    )
+    assert ran_in == [threading.main_thread().name]
+    assert vault.config.vault_id
+
+    wrong = replace(ctx, passphrase_source=lambda: "not the passphrase")  # same catalog
+    with pytest.raises(RsvaultError) as caught:
+        vaults.open_vault_meanwhile(wrong, "unlocking", lambda: None)
+    assert caught.value.code is Code.PASSPHRASE_INCORRECT
+    assert caught.value.params["name"] == "unlocking"
