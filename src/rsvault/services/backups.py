@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -108,6 +109,14 @@ def run_item_backup(
 
         return run_job(ctx, spec, vm_backup_work(ctx, backup, vault, progress))
     return run_job(ctx, spec, work)
+
+
+def backup_preparation(backup: ItemBackup) -> Callable[[], object] | None:
+    """What `run_item_backup` will load for this item, to load while the vault is unlocked
+    (see `vaults.open_vault_meanwhile`): for a VM, libvirt and the VM modules."""
+    if backup.item_kind != ItemKind.VM:
+        return None
+    return lambda: importlib.import_module("rsvault.services.vmbackup")
 
 
 def _prepare(ctx: ServiceContext, backup: ItemBackup) -> FilesBackupRequest:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,12 @@ from sqlalchemy.orm import Session
 from rsvault.catalog.models import ContainerRow, ItemRow, JobRow, RecoveryPointRow
 from rsvault.engine.progress import ProgressSink, ignore_progress
 from rsvault.errors import Code, RsvaultError
-from rsvault.services.backups import DEFAULT_RETAIN, ItemBackup, run_item_backup
+from rsvault.services.backups import (
+    DEFAULT_RETAIN,
+    ItemBackup,
+    backup_preparation,
+    run_item_backup,
+)
 from rsvault.services.context import ServiceContext
 from rsvault.services.inventory import (
     item_row,
@@ -169,16 +173,8 @@ def backup_now(
             )
         _refuse_over_daily_limit(session, item, now)
         backup = ItemBackup.of(item, Trigger.ON_DEMAND, PointKind.ON_DEMAND, retain_until=until)
-    vault = open_vault_meanwhile(ctx, vault_name, _preparation(backup))
+    vault = open_vault_meanwhile(ctx, vault_name, backup_preparation(backup))
     return run_item_backup(ctx, backup, vault, progress)
-
-
-def _preparation(backup: ItemBackup) -> Callable[[], object] | None:
-    """What a backup of this item can load while the vault is unlocked: for a VM, libvirt
-    and the VM modules (a tenth of a second of an incremental backup)."""
-    if backup.item_kind != ItemKind.VM:
-        return None
-    return lambda: importlib.import_module("rsvault.services.vmbackup")
 
 
 def _refuse_over_daily_limit(session: Session, item: ItemRow, now: datetime) -> None:
