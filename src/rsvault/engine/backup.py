@@ -154,7 +154,7 @@ class _BackupRun:
 
     def _records(self) -> Iterator[dict[str, Any]]:
         pending: deque[tuple[Node, Pending]] = deque()
-        known = self.cache.unchanged_xattrs if len(self.cache) else None
+        known = self.cache.unchanged_xattrs if self.cache.has_parent else None
         for entry in walk(self.request.paths, self.request.excludes, known_xattrs=known):
             if isinstance(entry, JobWarning):
                 self.warnings.append(entry)
