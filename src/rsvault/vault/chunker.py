@@ -8,10 +8,10 @@ from typing import BinaryIO, Protocol
 from pyfastcdc import FastCDC
 
 _ZEROS = bytes(16 * 1024 * 1024)
-# Streams are read in blocks of this size (plus the carried chunk). pyfastcdc's own stream
-# chunker zero-fills an 8 MiB buffer for every stream, under the GIL: for thousands of files
-# that cost more than cutting them.
-_READ_BLOCK = 8 * 1024 * 1024
+# Streams are read in blocks of this size, after the chunk carried over from the last block.
+# (pyfastcdc's own stream chunker zero-fills an 8 MiB buffer for every stream, under the GIL:
+# for thousands of files that cost more than cutting them.)
+_READ_BLOCK = 4 * 1024 * 1024
 _SEED_MASK = (1 << 63) - 1
 
 
@@ -38,25 +38,34 @@ class ContentChunker:
         self._cdc = FastCDC(avg_size, min_size=min_size, max_size=max_size, seed=seed or 1)
         self.min_size = min_size
         self.max_size = max_size
+        self._buffer: memoryview | None = None
 
     def cut_stream(self, stream: ReadsInto) -> Iterator[memoryview]:
-        """Chunks of `stream`, as views of blocks that are never written again once cut (safe
-        to hand to other threads). The stream is read in large blocks and the unfinished
-        last chunk of each is carried into the next, so the cut points are those of the
-        whole stream."""
-        carry = b""
+        """Chunks of `stream`, as views of one buffer this chunker reuses: a view is valid
+        only until the next chunk is asked for, so copy what must outlive it. The stream is
+        read in blocks and the unfinished last chunk of each is moved to the front of the
+        buffer for the next, so the cut points are those of the whole stream."""
+        buffer = self._stream_buffer()
+        carry = 0
         while True:
-            block = bytearray(len(carry) + _READ_BLOCK)
-            block[: len(carry)] = carry
-            end = _fill(stream, memoryview(block), len(carry))
+            end = _fill(stream, buffer, carry)
             if end == 0:
                 return
-            chunks = [c.data for c in self._cdc.cut_buf(memoryview(block)[:end])]
-            if end < len(block):  # end of stream: the last chunk is final
+            chunks = [c.data for c in self._cdc.cut_buf(buffer[:end])]
+            if end < len(buffer):  # end of stream: the last chunk is final
                 yield from chunks
                 return
-            carry = bytes(chunks.pop())
+            last = chunks.pop()
             yield from chunks
+            carry = len(last)
+            buffer[:carry] = bytes(last)  # a copy: the two ranges may overlap
+
+    def _stream_buffer(self) -> memoryview:
+        # One buffer for the chunker's life: a block per stream would be a fresh mapping for
+        # every large file, zero-filled by the kernel, and two would be alive at each switch.
+        if self._buffer is None:
+            self._buffer = memoryview(bytearray(self.max_size + _READ_BLOCK))
+        return self._buffer
 
     def cut_buffer(self, data: bytes | bytearray | memoryview) -> Iterator[memoryview]:
         for chunk in self._cdc.cut_buf(data):

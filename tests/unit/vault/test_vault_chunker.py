@@ -77,7 +77,7 @@ def test_runs_of_zeros_are_cut_at_the_maximum_size() -> None:
 def test_cut_stream_agrees_with_cut_buffer() -> None:
     data = random_buffer(12 * MiB, 2)
     chunker = file_chunker()
-    assert list(chunker.cut_stream(io.BytesIO(data))) == cut(chunker, data)
+    assert [bytes(c) for c in chunker.cut_stream(io.BytesIO(data))] == cut(chunker, data)
 
 
 def test_boundaries_depend_on_the_seed() -> None:
@@ -188,3 +188,28 @@ def test_any_vault_seed_builds_a_chunker() -> None:
     for seed in (0, 1, 2**63 - 1, 2**63, 2**64 - 1):
         chunker = ContentChunker(64 * 1024, 256 * 1024, 1024 * 1024, seed)
         assert sum(len(c) for c in chunker.cut_buffer(bytes(range(256)) * 4096)) == 256 * 4096
+
+
+class _Trickle:
+    """A stream that hands out its bytes in short reads of varying size."""
+
+    def __init__(self, data: bytes, seed: int) -> None:
+        self._data = memoryview(data)
+        self._sizes = random.Random(seed)
+
+    def readinto(self, buffer: memoryview) -> int:
+        n = min(len(buffer), len(self._data), self._sizes.randrange(1, 3 * MiB))
+        buffer[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+@pytest.mark.parametrize("size", [0, 1, 4 * MiB, 8 * MiB, 8 * MiB + 1, 21 * MiB + 7])
+def test_cut_stream_agrees_with_cut_buffer_whatever_the_reads(size: int) -> None:
+    data = random_buffer(size, 4)
+    chunker = file_chunker()
+    streamed = [bytes(c) for c in chunker.cut_stream(_Trickle(data, size))]
+    assert streamed == cut(chunker, data)
+    # The chunker's buffer is reused: a second stream is cut as if by a fresh chunker.
+    again = [bytes(c) for c in chunker.cut_stream(io.BytesIO(data))]
+    assert again == streamed
