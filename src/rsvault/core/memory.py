@@ -14,7 +14,6 @@ arenas stop every worker thread from growing an arena of its own.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 
 # A backup allocates objects by the million and frees few of them cyclically: with Python's
@@ -32,11 +31,10 @@ ARENAS = 2
 
 
 def tune_allocator() -> None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
     try:
-        libc = ctypes.CDLL(name)
+        # The program's own symbols, which include the C library's: ctypes.util.find_library
+        # would fork and run ldconfig at every start, doubling the process for a moment.
+        libc = ctypes.CDLL(None)
         libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
         libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
         libc.mallopt(_M_ARENA_MAX, ARENAS)
