@@ -68,7 +68,7 @@ def socket_pair() -> tuple[socket.socket, socket.socket]:
 def send(
     sock: socket.socket,
     header: Any,
-    payload: Sequence[bytes | memoryview] = (),
+    payload: Sequence[bytes | bytearray | memoryview] = (),
     fds: Sequence[int] = (),
 ) -> None:
     if len(fds) > MAX_FDS:

@@ -148,7 +148,7 @@ class _FaultyUpload:
     def size(self) -> int:
         return self._inner.size
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         self._store._before("write", self._name)
         self._inner.write(data)
 

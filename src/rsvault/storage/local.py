@@ -178,7 +178,7 @@ class _LocalUpload:
         self._fd: int | None = os.open(self._temp, flags, 0o600)
         self.size = 0
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._fd is None:
             raise StoreError(self._name, "upload already finished")
         view = memoryview(data)

@@ -68,7 +68,7 @@ class _MemoryUpload:
     def size(self) -> int:
         return len(self._buffer or b"")
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._buffer is None:
             raise StoreError(self._name, "upload already finished")
         self._buffer += data

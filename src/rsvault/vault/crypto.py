@@ -58,11 +58,17 @@ class Sealer:
         # blake3 releases the GIL on large inputs, so hashing runs in parallel threads
         return blake3.blake3(plaintext, key=self._id_key, max_threads=1).digest()
 
-    def seal_chunk(self, kind: bytes, chunk_id: bytes, plaintext: bytes | memoryview) -> bytes:
+    def seal_chunk(self, kind: bytes, chunk_id: bytes, plaintext: bytes | memoryview) -> bytearray:
         packed = _compressor(self._level).compress(plaintext)
         body = bytes([ZSTD]) + packed if len(packed) < len(plaintext) else bytes([RAW]) + plaintext
+        del packed  # a chunk-sized buffer: let it go before the next one is made
+        # Encrypted straight behind the nonce: prepending the nonce afterwards would copy the
+        # whole blob once more, and a chunk can be 4 MiB.
         nonce = secrets.token_bytes(NONCE)
-        return nonce + self._data.encrypt(nonce, body, kind + chunk_id)
+        sealed = bytearray(NONCE + len(body) + TAG)
+        sealed[:NONCE] = nonce
+        self._data.encrypt_into(nonce, body, kind + chunk_id, memoryview(sealed)[NONCE:])
+        return sealed
 
     def open_chunk(self, kind: bytes, chunk_id: bytes, blob: bytes | memoryview) -> bytes:
         """Authenticate, decompress and check the hash; any failure is VaultDataCorrupt."""

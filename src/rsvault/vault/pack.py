@@ -64,7 +64,7 @@ class PackWriter:
         self.entries: list[BlobEntry] = []
 
     def add(
-        self, kind: bytes, chunk_id: bytes, sealed: bytes | memoryview, raw_length: int
+        self, kind: bytes, chunk_id: bytes, sealed: bytes | bytearray | memoryview, raw_length: int
     ) -> BlobEntry:
         if self._upload is None:
             self._upload = self._store.open_upload(pack_name(self.pack_id))

@@ -85,7 +85,7 @@ class ChunkWriter:
         return PackWriter(self._store, random_hex_id())
 
     def append_sealed(
-        self, kind: bytes, chunk_id: bytes, sealed: bytes | memoryview, raw_length: int
+        self, kind: bytes, chunk_id: bytes, sealed: bytes | bytearray | memoryview, raw_length: int
     ) -> None:
         """Add a chunk sealed by whoever claimed it (this process or a read worker)."""
         full: PackWriter | None = None
