@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -16,7 +17,7 @@ from rsvault.vault.pack import BlobEntry
 INDEX_PREFIX = "index/"
 
 
-class Location(NamedTuple):  # one per chunk in memory: as cheap as a Python object gets
+class Location(NamedTuple):
     pack_id: str
     entry: BlobEntry
 
@@ -51,24 +52,90 @@ def _context(index_id: str) -> bytes:
     return b"index" + index_id.encode()
 
 
+# How the index keeps entries: per pack, its chunk ids, kinds and numbers side by side (see
+# _PackRows), and one dict from chunk id to (pack number, row) packed into an int. A vault of
+# ten million chunks keeps ten million entries in memory; as BlobEntry and Location objects
+# each cost about 400 bytes, this way about 170.
+_ROW_BITS = 32
+_ROW_MASK = (1 << _ROW_BITS) - 1
+_NUMBERS = 3  # offset, length, raw length
+
+
+class _PackRows(NamedTuple):
+    pack_id: str
+    ids: tuple[bytes, ...]
+    kinds: bytes  # one byte per entry
+    numbers: array[int]  # _NUMBERS per entry
+
+    @classmethod
+    def of(cls, pack_id: str, entries: list[BlobEntry]) -> _PackRows:
+        if any(len(e.kind) != 1 for e in entries):
+            raise ValueError("malformed blob entry")
+        kinds = b"".join(e.kind for e in entries)
+        try:
+            numbers = array("Q", [n for e in entries for n in (e.offset, e.length, e.raw_length)])
+        except OverflowError:
+            raise ValueError("malformed blob entry") from None
+        return cls(pack_id, tuple(e.chunk_id for e in entries), kinds, numbers)
+
+    def entry(self, row: int) -> BlobEntry:
+        at, n = row * _NUMBERS, self.numbers
+        return BlobEntry(self.kinds[row : row + 1], self.ids[row], n[at], n[at + 1], n[at + 2])
+
+    def entries(self) -> list[BlobEntry]:
+        return [self.entry(row) for row in range(len(self.ids))]
+
+
+class _Packs(Mapping[str, list[BlobEntry]]):
+    """The index's packs and their entries, made on demand from the rows."""
+
+    def __init__(self, rows: list[_PackRows], numbers: dict[str, int]) -> None:
+        self._rows = rows
+        self._numbers = numbers
+
+    def __getitem__(self, pack_id: str) -> list[BlobEntry]:
+        return self._rows[self._numbers[pack_id]].entries()
+
+    def __contains__(self, pack_id: object) -> bool:
+        return pack_id in self._numbers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._numbers))
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+
 class Index:
     """The in-memory union of the live index files, safe to extend from several threads."""
 
     def __init__(self) -> None:
-        self._chunks: dict[bytes, Location] = {}
-        self.packs: dict[str, list[BlobEntry]] = {}
+        self._chunks: dict[bytes, int] = {}  # chunk id → pack number << _ROW_BITS | row
+        self._rows: list[_PackRows] = []
+        self._numbers: dict[str, int] = {}  # pack id → pack number
+        self.packs: Mapping[str, list[BlobEntry]] = _Packs(self._rows, self._numbers)
         self.files: list[str] = []
         self._lock = threading.Lock()
 
     def add_pack(self, pack_id: str, entries: Iterable[BlobEntry]) -> None:
-        listed = list(entries)
+        """Add a pack's entries; a pack already in the index keeps its first listing."""
+        rows = _PackRows.of(pack_id, list(entries))
         with self._lock:
-            self.packs[pack_id] = listed
-            for entry in listed:
-                self._chunks.setdefault(entry.chunk_id, Location(pack_id, entry))
+            if pack_id in self._numbers:
+                return
+            number = len(self._rows)
+            self._rows.append(rows)  # before the ids: a reader never finds a row missing
+            self._numbers[pack_id] = number
+            base, setdefault = number << _ROW_BITS, self._chunks.setdefault
+            for row, chunk_id in enumerate(rows.ids):
+                setdefault(chunk_id, base | row)
 
     def get(self, chunk_id: bytes) -> Location | None:
-        return self._chunks.get(chunk_id)
+        code = self._chunks.get(chunk_id)
+        if code is None:
+            return None
+        rows = self._rows[code >> _ROW_BITS]
+        return Location(rows.pack_id, rows.entry(code & _ROW_MASK))
 
     def __contains__(self, chunk_id: bytes) -> bool:
         return chunk_id in self._chunks

@@ -114,6 +114,7 @@ class ChunkWriter:
             pack.finish(self._sealer)
             self.stats.packs += 1
             self._index.add_pack(pack.pack_id, pack.entries)
+            self._forget_claims(pack.entries)
             self._unindexed[pack.pack_id] = pack.entries
             if len(self._unindexed) >= PACKS_PER_INDEX:
                 self._write_index()
@@ -125,6 +126,12 @@ class ChunkWriter:
             self._failure = exc
         finally:
             self._upload_slots.release()
+
+    def _forget_claims(self, entries: list[BlobEntry]) -> None:
+        # The index answers for these chunks now; keeping every claim until the writer closes
+        # would hold a second copy of every new chunk id of the backup.
+        with self._claim_lock:
+            self._claimed.difference_update(e.chunk_id for e in entries)
 
     def _write_index(self) -> None:
         index_file = IndexFile(random_hex_id(), dict(self._unindexed))

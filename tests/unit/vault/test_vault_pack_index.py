@@ -12,7 +12,7 @@ from rsvault.core.ids import random_hex_id
 from rsvault.errors import Code, RsvaultError
 from rsvault.storage import MemoryStore
 from rsvault.vault.crypto import DATA, TREE, Sealer
-from rsvault.vault.index import INDEX_PREFIX, IndexFile, load_index
+from rsvault.vault.index import INDEX_PREFIX, Index, IndexFile, load_index
 from rsvault.vault.keys import VaultKeys, new_master_key
 from rsvault.vault.pack import (
     PREAMBLE,
@@ -191,3 +191,46 @@ def test_a_chunk_in_several_packs_resolves_to_one_of_them() -> None:
     assert location.pack_id in (pa, pb)
     assert len(index) == 1
     assert set(index.packs) == {pa, pb}
+
+
+@settings(max_examples=60, deadline=None)
+@given(packs=st.lists(st.tuples(hex_ids, st.lists(entries, max_size=12)), max_size=6))
+def test_the_index_answers_as_a_plain_mapping_of_its_entries(
+    packs: list[tuple[str, list[BlobEntry]]],
+) -> None:
+    """Entries are kept in compact rows; every answer is still the entry that was added."""
+    index = Index()
+    expected_packs: dict[str, list[BlobEntry]] = {}
+    expected_chunks: dict[bytes, tuple[str, BlobEntry]] = {}
+    for pack_id, listed in packs:
+        index.add_pack(pack_id, listed)
+        if pack_id in expected_packs:
+            continue  # a pack listed twice keeps its first listing
+        expected_packs[pack_id] = listed
+        for e in listed:
+            expected_chunks.setdefault(e.chunk_id, (pack_id, e))
+    assert dict(index.packs) == expected_packs
+    assert len(index) == len(expected_chunks)
+    for chunk_id, (pack_id, e) in expected_chunks.items():
+        location = index.get(chunk_id)
+        assert location is not None
+        assert (location.pack_id, location.entry) == (pack_id, e)
+        assert type(location.entry) is BlobEntry
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        BlobEntry(b"DD", b"i" * 32, 0, 1, 1),
+        BlobEntry(b"", b"i" * 32, 0, 1, 1),
+        [BlobEntry(b"DD", b"i" * 32, 0, 1, 1), BlobEntry(b"", b"j" * 32, 0, 1, 1)],
+        BlobEntry(DATA, b"i" * 32, -1, 1, 1),
+        BlobEntry(DATA, b"i" * 32, 0, 2**64, 1),
+    ],
+)
+def test_an_entry_the_index_cannot_hold_is_malformed(bad: BlobEntry | list[BlobEntry]) -> None:
+    index = Index()
+    with pytest.raises(ValueError, match="malformed blob entry"):
+        index.add_pack(random_hex_id(), bad if isinstance(bad, list) else [bad])
+    assert len(index) == 0
+    assert not index.packs

@@ -304,3 +304,20 @@ def test_a_failed_index_put_at_flush_is_reported(vault: Vault) -> None:
     # the pack is there, unindexed: an orphan for prune, never an index naming nothing
     assert len(packs_in(vault.store)) == 1
     assert list(vault.store.list(INDEX_PREFIX)) == []
+
+
+def test_a_claim_is_forgotten_once_the_index_answers_for_it(vault: Vault) -> None:
+    """Claims only bridge the time until a chunk's pack is indexed, and never leave a gap."""
+    writer = writer_on(vault, vault.store)
+    try:
+        data = os.urandom(5000)
+        chunk_id, _n = writer.store(DATA, data)
+        writer.flush()
+        assert not writer._claimed
+        assert not writer.claim(chunk_id)  # the index knows it now
+        assert writer.store(DATA, data) == (chunk_id, 5000)
+        writer.flush()
+    finally:
+        writer.close()
+    assert (writer.stats.chunks_new, writer.stats.chunks_deduplicated) == (1, 2)
+    assert len(packs_in(vault.store)) == 1
