@@ -1,6 +1,7 @@
 """Restore of files and folders: verify every chunk, write through a guarded target.
 
-Nothing outside the target is ever written: every name is checked before the first write,
+Nothing outside the target is ever written: every name is checked before the first write
+(the tree is read once to judge and count, then again to write; see `restoreplan`),
 and files are written to temporary names and renamed into place only once every one of
 their chunks has been authenticated and hashed. A file with a bad chunk is not written at all.
 """
@@ -8,12 +9,12 @@ their chunks has been authenticated and hashed. A file with a bad chunk is not w
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rsvault.engine.progress import ProgressCounter, ProgressSink, ignore_progress
-from rsvault.engine.restoreplan import materialise_hardlinks, select
+from rsvault.engine.restoreplan import chosen_nodes, survey
 from rsvault.engine.restorepool import WritePool
 from rsvault.engine.restorewriter import ContentWriter, in_process
 from rsvault.engine.targetfaults import target_faults
@@ -66,19 +67,19 @@ def restore_files(
         manifest = vault.read_manifest(request.rp_name)
         if not request.paths:  # the whole point: its size is known, the workers can start
             pool.start(in_process=in_process(manifest.stats.get("bytes_total", 0)))
-        everything = [record_to_node(r) for r in vault.read_tree(manifest, index)]
-        chosen = [n for n in select(everything, request.paths) if n.path]  # b"" is "/" itself
-        nodes = materialise_hardlinks(chosen, everything)
+
+        def tree() -> Iterator[Node]:  # read again for each pass, never held
+            return (record_to_node(r) for r in vault.read_tree(manifest, index))
+
+        planned = survey(tree(), request.paths)  # every name is judged before anything is written
         result = RestoreResult()
         counter = ProgressCounter(progress, "restore")
-        counter.files_total = sum(1 for n in nodes if n.type is NodeType.FILE)
-        counter.bytes_total = sum(n.size for n in nodes if n.type is NodeType.FILE)
+        counter.files_total, counter.bytes_total = planned.files, planned.size
         with RestoreTarget(request.target) as target:
             target.check_writable()
-            for node in nodes:  # every name is judged before anything is written
-                target.check_path(node.path)
+            nodes = chosen_nodes(tree(), request.paths, planned.copies)
             with target_faults(request.target):
-                _restore_nodes(pool, index, target, nodes, counter, result)
+                _restore_nodes(pool, index, target, nodes, planned.size, counter, result)
         return result
 
 
@@ -86,15 +87,26 @@ def _restore_nodes(
     pool: WritePool,
     index: Index,
     target: RestoreTarget,
-    nodes: list[Node],
+    nodes: Iterable[Node],
+    size: int,
     counter: ProgressCounter,
     result: RestoreResult,
 ) -> None:
-    dirs = [n for n in nodes if n.type is NodeType.DIR and n.path]
-    ContentWriter(pool, index, target, counter, result).write(nodes)
-    for node in nodes:
-        if node.type not in (NodeType.FILE, NodeType.DIR):
-            _restore_other(target, node, result)
+    dirs: list[Node] = []
+    others: list[Node] = []  # links and special files: made once every file is in place
+
+    def sorted_out() -> Iterator[Node]:
+        for node in nodes:
+            if node.type is NodeType.DIR:
+                if node.path:
+                    dirs.append(node)
+            elif node.type is not NodeType.FILE:
+                others.append(node)
+            yield node
+
+    ContentWriter(pool, index, target, counter, result).write(sorted_out(), size)
+    for node in others:
+        _restore_other(target, node, result)
     for node in sorted(dirs, key=lambda n: n.path.count(b"/"), reverse=True):
         parent = target.prepare_parent(node.path)
         result.warnings += apply_metadata(os.path.basename(node.path), node, dir_fd=parent)

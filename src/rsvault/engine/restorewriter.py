@@ -11,7 +11,7 @@ metadata, then the rename into place, or removal if a chunk did not verify (`res
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from rsvault.engine.progress import ProgressCounter
@@ -45,12 +45,12 @@ class ContentWriter:
         self._counter = counter
         self._result = result
 
-    def write(self, nodes: list[Node]) -> None:
-        """Make the directories and write the files among `nodes` (in path order). Each
-        directory is made just before the files after it are planned, so the workers start
-        on the first files while later directories are still being made."""
+    def write(self, nodes: Iterable[Node], size: int) -> None:
+        """Make the directories and write the files among `nodes` (in path order; `size` is
+        their files' total). Each directory is made just before the files after it are
+        planned, so the workers start on the first files while later ones are still read."""
         pool = self._pool
-        pool.start(in_process=in_process(sum(n.size for n in nodes if n.type is NodeType.FILE)))
+        pool.start(in_process=in_process(size))
         for batch in _batches(nodes, self._target.make_dir):
             self._settle(pool.submit(self._plan(batch)))
         while pool.outstanding:
@@ -117,7 +117,7 @@ def in_process(size: int) -> bool:
     return size < IN_PROCESS_BYTES
 
 
-def _batches(nodes: list[Node], make_dir: Callable[[bytes], None]) -> Iterator[list[Node]]:
+def _batches(nodes: Iterable[Node], make_dir: Callable[[bytes], None]) -> Iterator[list[Node]]:
     """The files of `nodes` in batches; each directory is made (`make_dir`) on the way."""
     batch: list[Node] = []
     size = 0

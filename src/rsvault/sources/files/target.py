@@ -46,6 +46,15 @@ _SPECIAL_TYPES = {
 }
 
 
+def check_restore_path(rel: bytes) -> bytes:
+    """`rel` if it is a plain relative path of real names; RESTORE_UNSAFE_PATH if not."""
+    parts = rel.split(b"/")
+    if b"\0" in rel or any(part in (b"", b".", b"..") for part in parts):
+        # also covers b'' and b'/x' (an empty first name) and b'a//b'
+        raise RsvaultError(Code.RESTORE_UNSAFE_PATH, path=_printable(rel))
+    return rel
+
+
 class RestoreTarget:
     """A directory to restore into; `root` is created (mode 0o700) if it does not exist."""
 
@@ -94,12 +103,7 @@ class RestoreTarget:
             raise _not_writable(self.root, exc) from exc
 
     def check_path(self, rel: bytes) -> bytes:
-        """`rel` if it is a plain relative path of real names; RESTORE_UNSAFE_PATH if not."""
-        parts = rel.split(b"/")
-        if b"\0" in rel or any(part in (b"", b".", b"..") for part in parts):
-            # also covers b'' and b'/x' (an empty first name) and b'a//b'
-            raise RsvaultError(Code.RESTORE_UNSAFE_PATH, path=_printable(rel))
-        return rel
+        return check_restore_path(rel)
 
     def prepare_parent(self, rel: bytes) -> int:
         """An fd of the directory that will hold `rel`, creating missing directories (0o700
