@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from rsvault.core.memory import release_free_memory
 from rsvault.engine import wire
 from rsvault.engine.progress import ProgressCounter
 from rsvault.engine.readworker import FilePiece, Setup
@@ -164,14 +165,16 @@ class ReadPool:
         try:
             while not self._stopping.is_set():
                 for key, _events in selector.select(_POLL_SECONDS):
-                    self._on_message(key.data, *wire.receive(key.fileobj))  # type: ignore[arg-type]
+                    if self._on_message(key.data, *wire.receive(key.fileobj)):  # type: ignore[arg-type]
+                        release_free_memory()  # the sealed part just stored, a few MiB
         except (EOFError, OSError):
             if not self._stopping.is_set():
                 self._fail(_worker_ended())
         except BaseException as exc:  # a full store, a cancel from the progress sink, a bug
             self._fail(exc)
 
-    def _on_message(self, worker: _Worker, message: tuple[Any, ...], payload: memoryview) -> None:
+    def _on_message(self, worker: _Worker, message: tuple[Any, ...], payload: memoryview) -> bool:
+        """Handle one message; True if it carried sealed chunks (now stored and let go)."""
         kind = message[0]
         if kind == "hashed":
             self._on_hashed(worker, message[1], message[3], message[4])
@@ -184,8 +187,10 @@ class ReadPool:
             with self._lock:
                 self._unsealed -= 1
                 self._lock.notify_all()
+            return True
         elif kind == "failed":
             raise RsvaultError(Code.INTERNAL_ERROR, reason=f"read worker failed: {message[1]}")
+        return False
 
     def _on_hashed(
         self, worker: _Worker, part_id: int, pieces: list[FilePiece], task_done: bool

@@ -18,9 +18,9 @@ worker → parent  ("hashed", part id, task id, [FilePiece], task finished)
                  sealed chunks, one after another, as the payload
                  ("failed", description)
 
-A part is up to PART_BYTES of consecutive chunks of one task's files; a large file spans
-several parts. FilePiece = (file number, [(chunk id or None for zeros, length)], last piece
-of the file, error or None), error = (errno, strerror).
+A part is up to PART_BYTES of consecutive chunks of one task's files (or one larger chunk);
+a large file spans several parts. FilePiece = (file number, [(chunk id or None for zeros,
+length)], last piece of the file, error or None), error = (errno, strerror).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from rsvault.core.memory import release_free_memory
 from rsvault.engine import wire
 from rsvault.vault.chunker import ContentChunker, is_zero
 from rsvault.vault.crypto import DATA, Sealer
@@ -57,22 +58,25 @@ class Setup:
 
 @dataclass
 class _Part:
+    # The part's chunks, back to back, in a buffer that later parts reuse: a copy per chunk
+    # would leave the heap fragmented by megabyte holes, and a worker's memory would grow.
+    buffer: memoryview
     pieces: list[FilePiece] = field(default_factory=list)
-    chunks: list[tuple[bytes, bytes] | None] = field(default_factory=list)
+    chunks: list[tuple[bytes, int, int] | None] = field(default_factory=list)  # id, start, end
     size: int = 0
 
     def add(self, file_no: int, data: bytes | memoryview, sealer: Sealer) -> None:
         refs = self._piece(file_no)[1]
+        n = len(data)
         if is_zero(data):
-            refs.append((None, len(data)))
+            refs.append((None, n))
             self.chunks.append(None)
         else:
             chunk_id = sealer.chunk_id(data)
-            refs.append((chunk_id, len(data)))
-            # A copy, not a view: a view would keep the whole 8 MiB read block alive until
-            # the parent answers, and a worker's memory would grow with its read-ahead.
-            self.chunks.append((chunk_id, bytes(data)))
-        self.size += len(data)
+            refs.append((chunk_id, n))
+            self.buffer[self.size : self.size + n] = data
+            self.chunks.append((chunk_id, self.size, self.size + n))
+        self.size += n
 
     def end_file(self, file_no: int, error: tuple[int, str] | None = None) -> None:
         number, refs, _last, _error = self._piece(file_no)
@@ -91,6 +95,8 @@ class _Worker:
         self._chunker = ContentChunker(
             setup.cdc_min, setup.cdc_avg, setup.cdc_max, setup.keys.cdc_seed
         )
+        self._part_bytes = max(PART_BYTES, setup.cdc_max)  # a part holds at least one chunk
+        self._spare_buffers: list[memoryview] = []
         self._tasks: deque[tuple[int, list[tuple[int, bytes]]]] = deque()
         self._reading: Iterator[None] | None = None
         self._waiting: dict[int, _Part] = {}
@@ -124,7 +130,7 @@ class _Worker:
     def _read_task(self, task_id: int, files: list[tuple[int, bytes]]) -> Iterator[None]:
         """Reads the task's files, sending a part whenever one is full (one step per part)."""
         handles = [(file_no, _open_ahead(path)) for file_no, path in files]
-        part = _Part()
+        part = self._new_part()
         for file_no, handle in handles:
             if isinstance(handle, OSError):
                 part.end_file(file_no, (handle.errno or 0, handle.strerror or str(handle)))
@@ -132,11 +138,13 @@ class _Worker:
             try:
                 with open(handle, "rb", buffering=0, closefd=True) as stream:
                     for piece in self._pieces(stream):
-                        part.add(file_no, piece, self._sealer)
-                        if part.size >= PART_BYTES:
+                        # Full before the chunk, not after: a part never exceeds PART_BYTES
+                        # unless one chunk does, which bounds a worker's memory.
+                        if part.size and part.size + len(piece) > PART_BYTES:
                             self._send_part(part, task_id, finished=False)
-                            part = _Part()
+                            part = self._new_part()
                             yield
+                        part.add(file_no, piece, self._sealer)
                 part.end_file(file_no)
             except OSError as exc:
                 part.end_file(file_no, (exc.errno or 0, exc.strerror or str(exc)))
@@ -151,6 +159,10 @@ class _Worker:
             return
         yield from self._chunker.cut_stream(_Prefixed(first, stream))
 
+    def _new_part(self) -> _Part:
+        spare = self._spare_buffers
+        return _Part(spare.pop() if spare else memoryview(bytearray(self._part_bytes)))
+
     def _send_part(self, part: _Part, task_id: int, *, finished: bool) -> None:
         part_id = self._next_part
         self._next_part += 1
@@ -163,10 +175,12 @@ class _Worker:
         for position in positions:
             chunk = part.chunks[position]
             if chunk is not None:
-                chunk_id, data = chunk
-                blobs.append(self._sealer.seal_chunk(DATA, chunk_id, data))
-                entries.append((chunk_id, len(blobs[-1]), len(data)))
+                chunk_id, start, end = chunk
+                blobs.append(self._sealer.seal_chunk(DATA, chunk_id, part.buffer[start:end]))
+                entries.append((chunk_id, len(blobs[-1]), end - start))
         wire.send(self._sock, ("sealed", part_id, entries), blobs)
+        self._spare_buffers.append(part.buffer)  # sent: its chunks are no longer needed
+        release_free_memory()  # the sealed chunks just sent
 
 
 class _Prefixed:
