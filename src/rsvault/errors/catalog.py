@@ -6,7 +6,6 @@ import json
 import string
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any
 
 LANGUAGES = ("en", "zh-CN", "zh-TW")
@@ -78,6 +77,10 @@ def _entry(code: str, raw: dict[str, Any]) -> CatalogEntry:
 
 @cache
 def _document() -> dict[str, Any]:
+    # Imported here: importlib.resources brings tempfile, shutil and the compression modules,
+    # which a worker process that never fails would load for nothing.
+    from importlib import resources
+
     text = resources.files("rsvault.errors").joinpath("catalog.json").read_text("utf-8")
     document: dict[str, Any] = json.loads(text)
     return document

@@ -7,7 +7,7 @@ Meta object: nonce(12) ‖ AES-256-GCM(meta key, zstd(payload), ad = context).
 
 from __future__ import annotations
 
-import secrets
+import os
 import threading
 
 import blake3
@@ -64,7 +64,7 @@ class Sealer:
         del packed  # a chunk-sized buffer: let it go before the next one is made
         # Encrypted straight behind the nonce: prepending the nonce afterwards would copy the
         # whole blob once more, and a chunk can be 4 MiB.
-        nonce = secrets.token_bytes(NONCE)
+        nonce = os.urandom(NONCE)
         sealed = bytearray(NONCE + len(body) + TAG)
         sealed[:NONCE] = nonce
         self._data.encrypt_into(nonce, body, kind + chunk_id, memoryview(sealed)[NONCE:])
@@ -82,7 +82,7 @@ class Sealer:
         return plain
 
     def seal_meta(self, context: bytes, payload: bytes) -> bytes:
-        nonce = secrets.token_bytes(NONCE)
+        nonce = os.urandom(NONCE)
         return nonce + self._meta.encrypt(
             nonce, _compressor(self._level).compress(payload), context
         )

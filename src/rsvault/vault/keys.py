@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import secrets
+import os
 from dataclasses import dataclass
 
 from argon2.low_level import Type, hash_secret_raw
@@ -57,7 +57,7 @@ def _hkdf(master: bytes, purpose: bytes, length: int) -> bytes:
 
 
 def new_master_key() -> bytes:
-    return secrets.token_bytes(MASTER_KEY_BYTES)
+    return os.urandom(MASTER_KEY_BYTES)
 
 
 def check_passphrase_strength(passphrase: str) -> None:
@@ -81,7 +81,7 @@ def wrap_master_key(
     master: bytes, passphrase: str, vault_id: str, kdf: KdfParams, created: str, label: str
 ) -> bytes:
     """A key slot blob: the master key sealed under a key stretched from the passphrase."""
-    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    salt, nonce = os.urandom(16), os.urandom(12)
     wrapped = AESGCM(_kek(passphrase, salt, kdf)).encrypt(
         nonce, master, _SLOT_AD + vault_id.encode()
     )
