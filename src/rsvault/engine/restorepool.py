@@ -23,12 +23,13 @@ import os
 import queue
 import subprocess
 import threading
-from collections import OrderedDict, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from rsvault.core.openfiles import OpenFiles
 from rsvault.engine import wire
 from rsvault.engine.restoreworker import (
     FileSpec,
@@ -384,30 +385,19 @@ class _PackFiles:
 
     def __init__(self, vault: Vault) -> None:
         self._vault = vault
-        self._open: OrderedDict[str, int] = OrderedDict()
-        self._lending = True  # until the store turns out not to keep packs as files
+        self._open = OpenFiles(PACK_FILES_OPEN)
 
     def lend(self, job: SpanJob) -> int | None:
         """A duplicate descriptor on `job`'s pack for a worker, the span already being read
-        ahead; None when the store cannot lend one."""
-        if not self._lending:
+        ahead; None when the store does not keep packs as files."""
+        if not self._vault.lends_pack_files:
             return None
-        fd = self._open.pop(job.pack_id, None)
-        if fd is None:
-            fd = self._vault.open_pack(job.pack_id)
-            if fd is None:
-                self._lending = False
-                return None
-        self._open[job.pack_id] = fd
-        while len(self._open) > PACK_FILES_OPEN:
-            os.close(self._open.popitem(last=False)[1])
+        fd = self._open.get(job.pack_id, lambda: self._vault.open_pack(job.pack_id))
         os.posix_fadvise(fd, job.start, job.end - job.start, os.POSIX_FADV_WILLNEED)
         return os.dup(fd)
 
     def close(self) -> None:
-        for fd in self._open.values():
-            os.close(fd)
-        self._open.clear()
+        self._open.close()
 
 
 def _blobs(job: SpanJob) -> list[SpanBlob]:

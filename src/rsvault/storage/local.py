@@ -7,12 +7,12 @@ import os
 import secrets
 import shutil
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from rsvault.core.openfiles import OpenFiles
 from rsvault.storage.errors import (
     StoreError,
     StoreFullError,
@@ -60,7 +60,7 @@ class LocalStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._handles: OrderedDict[str, int] = OrderedDict()
+        self._handles = OpenFiles(_READ_HANDLES)
         self._handles_lock = threading.Lock()
 
     @property
@@ -100,25 +100,17 @@ class LocalStore:
 
     def _read_handle(self, name: str) -> int:
         with self._handles_lock:
-            fd = self._handles.pop(name, None)
-            if fd is None:
-                fd = os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
-            self._handles[name] = fd
-            while len(self._handles) > _READ_HANDLES:
-                os.close(self._handles.popitem(last=False)[1])
-            return fd
+            return self._handles.get(
+                name, lambda: os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
+            )
 
     def _forget_handle(self, name: str) -> None:
         with self._handles_lock:
-            fd = self._handles.pop(name, None)
-        if fd is not None:
-            os.close(fd)
+            self._handles.forget(name)
 
     def close(self) -> None:
         with self._handles_lock:
-            handles, self._handles = list(self._handles.values()), OrderedDict()
-        for fd in handles:
-            os.close(fd)
+            self._handles.close()
 
     def stat(self, name: str) -> BlobInfo:
         with _translated(name):

@@ -223,11 +223,16 @@ class Vault:
         with translated(self.store):
             return self.store.get(pack_name(pack_id), start, end - start)
 
-    def open_pack(self, pack_id: str) -> int | None:
-        """A read-only descriptor on the pack's file, for the caller to close; None when the
-        store does not keep packs as local files (read spans with `read_span` then)."""
+    @property
+    def lends_pack_files(self) -> bool:
+        """Whether the store keeps packs as local files, for `open_pack` (else `read_span`)."""
+        return isinstance(self.store, FileStore)
+
+    def open_pack(self, pack_id: str) -> int:
+        """A read-only descriptor on the pack's file, for the caller to close; only where
+        `lends_pack_files`."""
         if not isinstance(self.store, FileStore):
-            return None
+            raise TypeError(f"{type(self.store).__name__} does not keep packs as files")
         with translated(self.store):
             return self.store.open_file(pack_name(pack_id))
 
