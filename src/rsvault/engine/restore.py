@@ -1,9 +1,9 @@
 """Restore of files and folders: verify every chunk, write through a guarded target.
 
 Nothing outside the target is ever written: every name is checked before the first write
-(the tree is read once to judge and count, then again to write; see `restoreplan`),
-and files are written to temporary names and renamed into place only once every one of
-their chunks has been authenticated and hashed. A file with a bad chunk is not written at all.
+(the tree is read once to judge and count, then again to write; see `restoreplan`), and a
+file gets its name only once every one of its chunks has been authenticated and hashed (see
+`restoreworker`). A file with a bad chunk never appears at all.
 """
 
 from __future__ import annotations
