@@ -11,7 +11,7 @@ _ZEROS = bytes(16 * 1024 * 1024)
 # Streams are read in blocks of this size, after the chunk carried over from the last block.
 # (pyfastcdc's own stream chunker zero-fills an 8 MiB buffer for every stream, under the GIL:
 # for thousands of files that cost more than cutting them.)
-_READ_BLOCK = 4 * 1024 * 1024
+_READ_BLOCK = 1024 * 1024
 _SEED_MASK = (1 << 63) - 1
 
 
@@ -76,26 +76,39 @@ class StreamCutter:
     """Content-defined chunks of a stream that arrives in pieces (a tree being serialised).
 
     The last chunk of each buffer is carried into the next one, so the cut points are exactly
-    those of cutting the whole stream at once, whatever the sizes of the pieces.
+    those of cutting the whole stream at once, whatever the sizes of the pieces. The buffer
+    is cut once it holds `flush_at` bytes (at least two largest chunks, so every cut yields
+    one), and each chunk is copied out only when asked for: a backup's tree costs about
+    `flush_at` plus one chunk of memory, however large it is.
     """
 
-    def __init__(self, chunker: ContentChunker, flush_at: int = 8 * 1024 * 1024) -> None:
+    def __init__(self, chunker: ContentChunker, flush_at: int = 1024 * 1024) -> None:
         self._chunker = chunker
         self._buffer = bytearray()
         self._flush_at = max(flush_at, 2 * chunker.max_size)
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         self._buffer += data
-        if len(self._buffer) < self._flush_at:
-            return
-        pieces = [bytes(c) for c in self._chunker.cut_buffer(self._buffer)]
-        self._buffer = bytearray(pieces.pop())
-        yield from pieces
+        if len(self._buffer) >= self._flush_at:
+            yield from self._cut(final=False)
 
     def finish(self) -> Iterator[bytes]:
-        if self._buffer:
-            yield from (bytes(c) for c in self._chunker.cut_buffer(self._buffer))
-        self._buffer = bytearray()
+        yield from self._cut(final=True)
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed but not yet cut into chunks."""
+        return len(self._buffer)
+
+    def _cut(self, *, final: bool) -> Iterator[bytes]:
+        lengths = [len(c) for c in self._chunker.cut_buffer(self._buffer)]
+        if not final and lengths:
+            lengths.pop()  # it may end only because the buffer does: cut it again later
+        start = 0
+        for length in lengths:
+            yield bytes(memoryview(self._buffer)[start : start + length])
+            start += length
+        del self._buffer[:start]
 
 
 def _fill(stream: ReadsInto, view: memoryview, start: int) -> int:

@@ -171,6 +171,21 @@ def test_stream_cutter_with_the_vault_tree_parameters() -> None:
     assert pieces == cut(chunker, data)
 
 
+def test_stream_cutter_holds_little_of_a_large_stream() -> None:
+    avg = 64 * KiB
+    chunker = ContentChunker(avg // 4, avg, avg * 4, SEED)
+    cutter = StreamCutter(chunker)
+    data = random_buffer(8 * MiB, 9)
+    held = []
+    for start in range(0, len(data), 16 * KiB):
+        assert b"".join(cutter.feed(data[start : start + 16 * KiB])) is not None
+        held.append(cutter.buffered)
+    assert max(held) < 1 * MiB + 16 * KiB
+    assert cutter.buffered > 0
+    list(cutter.finish())
+    assert cutter.buffered == 0
+
+
 # fixed-size chunks (disk images)
 
 
