@@ -58,20 +58,22 @@ def prefetch(roots: Sequence[bytes], excludes: ExcludeMatcher) -> None:
 
 
 def _subdirectories(directory: bytes, device: int, excludes: ExcludeMatcher) -> list[bytes]:
+    # Names, not DirEntry objects: each of those keeps its stat result, and a directory of
+    # tens of thousands of files would cost this process tens of MiB.
     try:
-        with os.scandir(directory) as listing:
-            entries = sorted(listing, key=lambda e: e.name)
+        names = sorted(os.listdir(directory))
     except OSError:
         return []  # the walk meets the same error and reports it
     found = []
-    for entry in entries:
+    for name in names:
+        path = os.path.join(directory, name)
         try:
-            st = entry.stat(follow_symlinks=False)
+            st = os.lstat(path)
         except OSError:
             continue
         descend = stat.S_ISDIR(st.st_mode) and st.st_dev == device
-        if descend and not (excludes and excludes.excludes(entry.path)):
-            found.append(entry.path)
+        if descend and not (excludes and excludes.excludes(path)):
+            found.append(path)
     return found
 
 
