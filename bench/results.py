@@ -25,6 +25,7 @@ class PhaseResult:
     cpu_s: float | None = None
     peak_rss: int | None = None
     peak_rss_single: int | None = None
+    peak_resident: int | None = None  # each page of the process tree once (see measure)
     repo_bytes: int | None = None
     state_bytes: int | None = None
     verified: str | None = None

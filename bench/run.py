@@ -106,6 +106,7 @@ class Bench:
         m = run_measured(command, self.logs / f"{tool.name}-{phase}", self.timeout_s)
         result.wall_s, result.cpu_s = m.wall_s, m.cpu_s
         result.peak_rss, result.peak_rss_single = m.peak_rss, m.peak_rss_single
+        result.peak_resident = m.peak_resident
         if not m.ok(command):
             reason = "timed out" if m.timed_out else f"exit {m.returncode}"
             return self.fail(tool, phase, f"{reason}\n{m.stderr_tail}")
