@@ -142,8 +142,10 @@ class _Worker:
                         # unless one chunk does, which bounds a worker's memory.
                         if part.size and part.size + len(piece) > PART_BYTES:
                             self._send_part(part, task_id, finished=False)
-                            part = self._new_part()
                             yield
+                            # Only now: while PARTS_WAITING parts wait, no third is filled,
+                            # and a buffer they free is reused instead of a new one made.
+                            part = self._new_part()
                         part.add(file_no, piece, self._sealer)
                 part.end_file(file_no)
             except OSError as exc:
