@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from rsvault.storage import FileStore, LocalStore, StoreNotFoundError, StorePermissionError
+from rsvault.core.openfiles import OpenFiles
+from rsvault.storage import (
+    FileStore,
+    LocalStore,
+    StoreNotFoundError,
+    StorePermissionError,
+    local,
+)
 
 
 def test_put_leaves_no_temporary_files(tmp_path: Path) -> None:
@@ -45,6 +52,29 @@ def test_a_blob_lent_as_a_descriptor_reads_as_the_blob(tmp_path: Path) -> None:
         os.close(fd)
     with pytest.raises(StoreNotFoundError):
         store.open_file("data/aa/missing")
+
+
+def test_a_ranged_read_is_of_its_own_blob_while_other_threads_evict_handles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between taking a cached descriptor and reading it, another thread may close it and
+    open another blob under the same number: the read must still be of the first blob."""
+    store = LocalStore(tmp_path)
+    monkeypatch.setattr(store, "_handles", OpenFiles(1))
+    store.put("a", b"A" * 100)
+    store.put("b", b"B" * 100)
+    real_pread = local.os.pread
+    interleaved: list[bytes] = []
+
+    def pread_after_another_read(fd: int, length: int, offset: int) -> bytes:
+        if not interleaved:  # as another thread would: evict "a", open "b"
+            interleaved.append(b"")
+            interleaved[0] = store.get("b", 0, 10)
+        return real_pread(fd, length, offset)
+
+    monkeypatch.setattr(local.os, "pread", pread_after_another_read)
+    assert store.get("a", 0, 10) == b"A" * 10
+    assert interleaved == [b"B" * 10]
 
 
 def test_temporaries_are_not_listed_and_are_swept(tmp_path: Path) -> None:

@@ -92,17 +92,24 @@ class LocalStore:
                 return handle.read()
         with _translated(name):
             fd = self._read_handle(name)
-            return os.pread(fd, length, offset)
+            try:
+                return os.pread(fd, length, offset)
+            finally:
+                os.close(fd)
 
     def open_file(self, name: str) -> int:
         with _translated(name):
             return os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
 
     def _read_handle(self, name: str) -> int:
+        """A descriptor of the caller's own on `name` (to close), duplicated from the cached
+        one under the lock: once the lock is released another thread may close the cached
+        descriptor, and its number may then name a different file."""
         with self._handles_lock:
-            return self._handles.get(
+            cached = self._handles.get(
                 name, lambda: os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
             )
+            return os.dup(cached)
 
     def _forget_handle(self, name: str) -> None:
         with self._handles_lock:
