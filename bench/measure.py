@@ -94,16 +94,16 @@ def tree_rss(pid: int) -> int:
 
 
 def private_bytes(pid: int) -> int:
-    """Anonymous and shared-memory pages of one process (from /proc/PID/status)."""
-    total = 0
+    """Anonymous pages of one process (from /proc/PID/status). Shared memory is mapped under
+    a name (a memfd, /dev/zero, a SysV segment), so `file_pages` counts it."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith(("RssAnon:", "RssShmem:")):
-                    total += int(line.split()[1]) * 1024
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
-        return 0
-    return total
+        pass
+    return 0
 
 
 def file_pages(pid: int, into: set[int]) -> int:
