@@ -11,8 +11,17 @@ from typing import Any
 import libvirt
 import pytest
 from tests.e2e.conftest import Cli
-from tests.support.vms import DiskSpec, MiB, define_blank_vm, read_disk, write_into
+from tests.support.vms import (
+    DiskSpec,
+    MiB,
+    define_blank_vm,
+    destroy_vm,
+    read_disk,
+    write_into,
+)
 from tests.vm.vmcli import VAULT, host_cli, protect
+
+from rsvault.sources.libvirt.domain import describe_all
 
 
 @pytest.fixture
@@ -60,6 +69,29 @@ def test_paused_vm_is_not_in_a_desirable_state_and_nothing_is_left_behind(
     assert item["lastErrorCode"] == "UserErrorVmNotInDesirableState"
     domain.resume()
     assert _backup(cli, vm).rc == 0
+
+
+class _RemovingAfterListing:
+    """A connection on which another tool removes one domain right after it was listed."""
+
+    def __init__(self, conn: Any, victim: str) -> None:
+        self._conn = conn
+        self._victim = victim
+
+    def listAllDomains(self) -> list[Any]:  # libvirt's name
+        listed: list[Any] = self._conn.listAllDomains()
+        destroy_vm(self._conn, self._victim)
+        return listed
+
+
+def test_a_domain_removed_during_discovery_is_left_out(
+    libvirt_conn: Any, vm_prefix: str, vm_dir: Path
+) -> None:
+    kept, removed = f"{vm_prefix}kept", f"{vm_prefix}removed"
+    for name in (kept, removed):
+        _qcow2_vm(libvirt_conn, name, vm_dir, start=False)
+    described = describe_all(_RemovingAfterListing(libvirt_conn, removed))
+    assert [i.name for i in described if i.name.startswith(vm_prefix)] == [kept]
 
 
 def test_deleted_vm_fails_with_vm_not_found(

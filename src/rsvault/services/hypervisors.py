@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +14,7 @@ from rsvault.services.context import ServiceContext
 from rsvault.services.inventory import vault_row
 from rsvault.services.states import ItemKind
 from rsvault.services.views import ContainerView, ProtectableItemView
-from rsvault.sources.libvirt.domain import describe
+from rsvault.sources.libvirt.domain import describe_all
 from rsvault.sources.libvirt.domaininfo import DomainInfo
 from rsvault.sources.libvirt.hypervisor import connection
 
@@ -62,10 +61,9 @@ def hypervisors(session: Session, vault_name: str) -> list[ContainerRow]:
     )
 
 
-def domains_of(uri: str) -> Iterator[tuple[Any, DomainInfo]]:
+def domains_of(uri: str) -> list[DomainInfo]:
     with connection(uri) as conn:
-        for domain in sorted(conn.listAllDomains(), key=lambda d: d.name()):
-            yield domain, describe(domain)
+        return list(describe_all(conn))
 
 
 def protectable_items(ctx: ServiceContext, vault_name: str) -> list[ProtectableItemView]:
@@ -82,7 +80,7 @@ def protectable_items(ctx: ServiceContext, vault_name: str) -> list[ProtectableI
         }
     views = []
     for container_id, container, uri in hosts:
-        for _domain, info in domains_of(uri):
+        for info in domains_of(uri):
             if (container_id, info.name) not in protected:
                 views.append(protectable_view(info, container))
     return views

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from typing import Any
 
 import libvirt
@@ -26,6 +27,18 @@ _STATES = {
 def state_of(domain: Any) -> str:
     state, _reason = domain.state()
     return _STATES.get(state, "nostate")
+
+
+def describe_all(conn: Any) -> Iterator[DomainInfo]:
+    """Every domain of the host, by name. A domain undefined between the listing and its
+    description is left out: other tools may remove domains at any moment, and one of them
+    must not make the whole listing fail."""
+    for domain in sorted(conn.listAllDomains(), key=lambda d: d.name()):
+        try:
+            yield describe(domain)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
 
 
 def describe(domain: Any, xml: str | None = None) -> DomainInfo:
