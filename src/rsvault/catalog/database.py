@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rsvault.catalog.migrationlock import migration_lock
 from rsvault.errors import Code, RsvaultError
+
+T = TypeVar("T")
 
 
 def sqlite_url(home: Path) -> str:
@@ -81,6 +83,20 @@ class Catalog:
         """One transaction, committed at the edge of the service call or rolled back."""
         with _disk_full_translated(self.engine), self._sessions() as session, session.begin():
             yield session
+
+    def creating(self, work: Callable[[Session], T], attempts: int = 3) -> T:
+        """`work(session)` in one unit of work, run again when it lost a race to create a row:
+        another process inserted the same unique row between this one's lookup and insert.
+        The next run finds that row. `work` must only find or create rows, so that running
+        it again is harmless."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.unit_of_work() as session:
+                    return work(session)
+            except IntegrityError:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("attempts must be at least 1")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -200,15 +200,18 @@ def run_files_backup(
     absolute = [os.path.abspath(p) for p in paths]
     with metadata_prefetch(absolute, excludes):
         vault = open_vault(ctx, vault_name)  # a wrong passphrase fails here, before any job
-        with ctx.catalog.unit_of_work() as session:
-            row = adhoc_files_item(
-                session, vault_name, item or this_machine(), (absolute, excludes), ctx.clock.now()
-            )
+
+        def item_backup(session: Session) -> ItemBackup:
+            name = item or this_machine()
+            row = adhoc_files_item(session, vault_name, name, (absolute, excludes), ctx.clock.now())
             _check_adhoc(row, absolute)
             row.source = {"paths": absolute, "excludes": list(excludes)}
             # Under a policy, an ad hoc point is an on-demand one and expires like one.
             until = None if row.policy_id is None else ctx.clock.now() + DEFAULT_RETAIN
-            backup = ItemBackup.of(row, Trigger.USER, PointKind.ON_DEMAND, retain_until=until)
+            return ItemBackup.of(row, Trigger.USER, PointKind.ON_DEMAND, retain_until=until)
+
+        # Two first backups from one host at once both create its container.
+        backup = ctx.catalog.creating(item_backup)
         return run_item_backup(ctx, backup, vault, progress)
 
 

@@ -65,7 +65,8 @@ def enable_for_files(
     source = {"paths": absolute, "excludes": list(excludes)}
     name = item_name or this_machine()
     now = ctx.clock.now()
-    with ctx.catalog.unit_of_work() as session:
+
+    def protected_item(session: Session) -> tuple[int, int, ProtectionState]:
         policy_id = policy_row(session, vault_name, policy_name).id
         _refuse_protected_elsewhere(session, vault_name, name)
         item = session.scalar(
@@ -88,8 +89,10 @@ def enable_for_files(
             refuse_soft_deleted(item)
             raise RsvaultError(Code.ITEM_ALREADY_PROTECTED, name=name, vault=vault_name)
         session.flush()
-        item_id = item.id
-        state = _protected_state(session, item_id)
+        return item.id, policy_id, _protected_state(session, item.id)
+
+    # Another process may create the host's container or this item at the same moment.
+    item_id, policy_id, state = ctx.catalog.creating(protected_item)
     # An existing item (an ad hoc one, with its history) changes only once the job holds it.
     return configure_item(ctx, vault_name, item_id, name, policy_id, state, source)
 
