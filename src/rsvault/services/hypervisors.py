@@ -28,7 +28,8 @@ def register_container(
     with connection(uri) as conn:
         hostname = str(conn.getHostname())
     container = name or hostname
-    with ctx.catalog.unit_of_work() as session:
+
+    def registered(session: Session) -> ContainerView:
         vault_row(session, vault_name)
         taken = session.scalar(
             select(ContainerRow).where(
@@ -48,6 +49,9 @@ def register_container(
         session.add(row)
         session.flush()
         return container_view(row, 0)
+
+    # Registered at the same moment by another process: the next run refuses it as taken.
+    return ctx.catalog.creating(registered)
 
 
 def hypervisors(session: Session, vault_name: str) -> list[ContainerRow]:

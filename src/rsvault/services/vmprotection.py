@@ -74,7 +74,8 @@ def enable_for_vm(
         transfer_timeout_s=options.transfer_timeout_s,
         consistency=ConsistencySettings.from_dict(options.consistency).to_dict(),
     )
-    with ctx.catalog.unit_of_work() as session:
+
+    def protected_item(session: Session) -> tuple[int, int]:
         policy_id = policy_row(session, vault_name, policy_name).id
         _refuse_protected_elsewhere(session, vault_name, host, vm)
         item = _new_or_refused(session, vault_name, vm)
@@ -91,7 +92,10 @@ def enable_for_vm(
             )
             session.add(item)
         session.flush()
-        item_id = item.id
+        return item.id, policy_id
+
+    # Protected at the same moment by another process: the next run refuses it as protected.
+    item_id, policy_id = ctx.catalog.creating(protected_item)
     return configure_item(
         ctx, vault_name, item_id, vm, policy_id, ProtectionState.IR_PENDING, settings.to_source()
     )
