@@ -46,6 +46,8 @@ class FilesCache:
         self._records: Iterator[dict[str, Any]] = iter(()) if records is None else records
         self._key = b""
         self._record: dict[str, Any] | None = None
+        self._asked: Node | None = None
+        self._answer: dict[str, Any] | None = None
         self._advance()
 
     @classmethod
@@ -68,6 +70,13 @@ class FilesCache:
         return chunks
 
     def _unchanged(self, node: Node) -> dict[str, Any] | None:
+        # Asked twice per file in a row (its extended attributes, then its chunks): the
+        # second question gets the first answer.
+        if node is not self._asked:
+            self._asked, self._answer = node, self._judge(node)
+        return self._answer
+
+    def _judge(self, node: Node) -> dict[str, Any] | None:
         old = self._find(node.path)
         if old is None or old.get("t") != _FILE:
             return None
