@@ -12,13 +12,14 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rsvault.engine.progress import ProgressCounter, ProgressSink, ignore_progress
 from rsvault.engine.restoreplan import chosen_nodes, survey
 from rsvault.engine.restorepool import WritePool
 from rsvault.engine.restorewriter import ContentWriter, in_process
 from rsvault.engine.targetfaults import target_faults
-from rsvault.engine.treecodec import record_to_node
+from rsvault.engine.treecodec import record_outline, record_to_node
 from rsvault.errors import JobWarning
 from rsvault.sources.files.metadata import apply_metadata
 from rsvault.sources.files.node import Node, NodeType
@@ -68,16 +69,17 @@ def restore_files(
         if not request.paths:  # the whole point: its size is known, the workers can start
             pool.start(in_process=in_process(manifest.stats.get("bytes_total", 0)))
 
-        def tree() -> Iterator[Node]:  # read again for each pass, never held
-            return (record_to_node(r) for r in vault.read_tree(manifest, index))
+        def records() -> Iterator[dict[str, Any]]:  # read again for each pass, never held
+            return vault.read_tree(manifest, index)
 
-        planned = survey(tree(), request.paths)  # every name is judged before anything is written
+        # every name is judged before anything is written
+        planned = survey(map(record_outline, records()), request.paths)
         result = RestoreResult()
         counter = ProgressCounter(progress, "restore")
         counter.files_total, counter.bytes_total = planned.files, planned.size
         with RestoreTarget(request.target) as target:
             target.check_writable()
-            nodes = chosen_nodes(tree(), request.paths, planned.copies)
+            nodes = chosen_nodes(map(record_to_node, records()), request.paths, planned.copies)
             with target_faults(request.target):
                 _restore_nodes(pool, index, target, nodes, planned.size, counter, result)
         return result

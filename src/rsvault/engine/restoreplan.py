@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rsvault.errors import Code, RsvaultError
 from rsvault.sources.files.node import Node, NodeType
@@ -35,6 +36,19 @@ class Selection:
         return path in self._ancestors or any(_inside(path, r) for r in self.roots)
 
 
+class Entry(Protocol):
+    """What the survey reads of a node (a `Node`, or a record's `treecodec.Outline`)."""
+
+    @property
+    def path(self) -> bytes: ...
+    @property
+    def type(self) -> NodeType: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def link_target(self) -> bytes | None: ...
+
+
 @dataclass
 class Survey:
     files: int = 0
@@ -43,7 +57,7 @@ class Survey:
     copies: set[bytes] = field(default_factory=set)
 
 
-def survey(nodes: Iterable[Node], paths: Sequence[str]) -> Survey:
+def survey(nodes: Iterable[Entry], paths: Sequence[str]) -> Survey:
     """Judge every name the restore would write (RESTORE_UNSAFE_PATH), find every path asked
     for (RESTORE_PATH_NOT_IN_RP), and count the files and bytes to write."""
     selection, found, result = Selection(paths), set(), Survey()

@@ -386,11 +386,14 @@ class _PackFiles:
     def __init__(self, vault: Vault) -> None:
         self._vault = vault
         self._open = OpenFiles(PACK_FILES_OPEN)
+        # Asked once: the answer is an isinstance test against a protocol, which is slow
+        # enough to count when asked for every span.
+        self._lends = vault.lends_pack_files
 
     def lend(self, job: SpanJob) -> int | None:
         """A duplicate descriptor on `job`'s pack for a worker, the span already being read
         ahead; None when the store does not keep packs as files."""
-        if not self._vault.lends_pack_files:
+        if not self._lends:
             return None
         fd = self._open.get(job.pack_id, lambda: self._vault.open_pack(job.pack_id))
         os.posix_fadvise(fd, job.start, job.end - job.start, os.POSIX_FADV_WILLNEED)

@@ -49,7 +49,7 @@ from rsvault.core.limits import raise_open_files_limit
 from rsvault.engine import wire
 from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.sources.files.metadata import apply_metadata
-from rsvault.sources.files.node import Node
+from rsvault.sources.files.node import Node, NodeType
 from rsvault.sources.files.target import (
     commit_temp_file,
     commit_unnamed_file,
@@ -61,12 +61,27 @@ from rsvault.vault.crypto import Sealer
 from rsvault.vault.keys import VaultKeys
 
 SpanBlob = tuple[bytes, bytes, int, int, list[tuple[int, int]]]
-# (directory number, temp name, final name, size, the node: its metadata is applied)
-FileSpec = tuple[int, bytes, bytes, int, Node]
+# What a worker needs of a file's node to give it its metadata (see `file_spec`):
+# (path, mode, uid, gid, atime_ns, mtime_ns, xattrs)
+FileMeta = tuple[bytes, int, int, int, int, int, dict[bytes, bytes]]
+# (directory number, temp name, final name, size, whether it ends in a run of zeros, FileMeta)
+FileSpec = tuple[int, bytes, bytes, int, bool, FileMeta]
 # Why a chunk was not written: an error code and its parameters (the parent words it)
 Why = tuple[str, dict[str, Any]]
 # (file number, why it was not restored or None, metadata warnings)
 Finished = tuple[int, Why | None, list[JobWarning]]
+
+
+def file_spec(dir_no: int, temp: bytes, name: bytes, node: Node) -> FileSpec:
+    """A file as a batch names it. Only what the worker uses of the node travels: pickling
+    whole nodes, chunk lists and all, cost as much as the rest of a batch's planning."""
+    meta = (node.path, node.mode, node.uid, node.gid, node.atime_ns, node.mtime_ns, node.xattrs)
+    return (dir_no, temp, name, node.size, _ends_in_zeros(node), meta)
+
+
+def _node_of(meta: FileMeta) -> Node:
+    path, mode, uid, gid, atime_ns, mtime_ns, xattrs = meta
+    return Node(path, NodeType.FILE, mode, uid, gid, mtime_ns, atime_ns, xattrs=xattrs)
 
 
 @dataclass(frozen=True)
@@ -86,13 +101,13 @@ class BatchWriter:
         self._failures: dict[int, Why] = {}  # target number → why
         self._named: set[int] = set()  # file numbers created under their temp name
         try:
-            for number, (dir_no, temp, _name, size, node) in enumerate(files):
+            for number, (dir_no, temp, _name, size, zeros_at_end, _meta) in enumerate(files):
                 fd = create_unnamed_file(dirs[dir_no])
                 if fd is None:
                     fd = create_temp_file(dirs[dir_no], temp)
                     self._named.add(number)
                 self._targets.append(fd)
-                if _ends_in_zeros(node):  # all-zero chunks are never written: holes stay holes
+                if zeros_at_end:  # all-zero chunks are never written: holes stay holes
                     os.ftruncate(fd, size)
         except BaseException:
             self.close()
@@ -131,7 +146,7 @@ class BatchWriter:
     def _finish_file(self, number: int) -> Finished:
         target = self._first_file + number
         fd, self._targets[target] = self._targets[target], -1
-        dir_no, temp, name, _size, node = self._files[number]
+        dir_no, temp, name, _size, _zeros_at_end, meta = self._files[number]
         named = number in self._named
         why = self._failures.get(target)
         if why is not None:
@@ -140,7 +155,7 @@ class BatchWriter:
                 discard_temp_file(self._dirs[dir_no], temp)
             return number, why, []
         try:  # every write into the file is done: its times will not move again
-            warnings = apply_metadata(fd, node)
+            warnings = apply_metadata(fd, _node_of(meta))
             if not named:
                 commit_unnamed_file(self._dirs[dir_no], fd, temp, name)
         finally:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from rsvault.engine.progress import ProgressCounter
 from rsvault.engine.restorepool import Outcome, SpanPlan, WriteBatch, WritePool, why_text
-from rsvault.engine.restoreworker import FileSpec
+from rsvault.engine.restoreworker import FileSpec, file_spec
 from rsvault.sources.files.node import Node, NodeType
 from rsvault.sources.files.target import RestoreTarget
 from rsvault.vault.index import Index, Location
@@ -70,7 +70,7 @@ class ContentWriter:
             if parent not in dirs:  # a duplicate: the target's own fd may be evicted
                 dirs[parent] = (len(dirs), os.dup(dir_fd))
             number = len(specs)
-            specs.append((dirs[parent][0], temp, name, node.size, node))
+            specs.append(file_spec(dirs[parent][0], temp, name, node))
             kept.append(node)
             for location, offset in located:
                 plan.add(location, number, offset)

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from rsvault.engine.treecodec import node_to_record, record_to_node
+from rsvault.engine.treecodec import node_to_record, record_outline, record_to_node
 from rsvault.sources.files.node import Node, NodeType
 
 EVERY_FIELD = {  # distinct values, none a default: a field read into another one shows
@@ -47,3 +47,16 @@ def test_a_node_of_defaults_comes_back_from_a_short_record() -> None:
 def test_an_unknown_node_type_is_refused() -> None:
     with pytest.raises(ValueError, match="'z'"):
         record_to_node({"p": b"x", "t": "z"})
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        Node(**EVERY_FIELD),  # type: ignore[arg-type]
+        Node(b"d", NodeType.DIR, 0o755, 0, 0, 0),
+        Node(b"f", NodeType.FILE, 0o644, 0, 0, 0, size=3, chunks=[(b"\x03" * 32, 3)]),
+    ],
+)
+def test_an_outline_says_what_the_whole_node_says(node: Node) -> None:
+    outline = record_outline(node_to_record(node))
+    assert outline == (node.path, node.type, node.size, node.link_target)

@@ -35,7 +35,6 @@ def apply_metadata(
     `restore_owner`, which defaults to running as root. A directory's times should be
     applied after its children are restored, as creating them changes its mtime.
     """
-    shown = os.fsdecode(b"/" + node.path)  # the path as recorded, which is what users select
     warnings: list[JobWarning] = []
     for what, step in _steps(path, node, dir_fd, restore_owner):
         try:
@@ -45,6 +44,7 @@ def apply_metadata(
             # entry since it was created (it will not follow it, and says so this way)
             reason = getattr(exc, "strerror", None) or str(exc)
             params: dict[str, object] = {"what": what, "reason": reason}
+            shown = os.fsdecode(b"/" + node.path)  # as recorded, which is what users select
             warnings.append(JobWarning(Code.METADATA_NOT_RESTORED, shown, params))
     return warnings
 

@@ -46,10 +46,12 @@ _SPECIAL_TYPES = {
 }
 
 
+_NOT_NAMES = frozenset((b"", b".", b".."))
+
+
 def check_restore_path(rel: bytes) -> bytes:
     """`rel` if it is a plain relative path of real names; RESTORE_UNSAFE_PATH if not."""
-    parts = rel.split(b"/")
-    if b"\0" in rel or any(part in (b"", b".", b"..") for part in parts):
+    if b"\0" in rel or not _NOT_NAMES.isdisjoint(rel.split(b"/")):
         # also covers b'' and b'/x' (an empty first name) and b'a//b'
         raise RsvaultError(Code.RESTORE_UNSAFE_PATH, path=_printable(rel))
     return rel
