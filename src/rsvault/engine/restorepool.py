@@ -3,8 +3,10 @@
 The caller plans a batch: the files a worker is to create (under names and in directories
 the restore target checked), and where each chunk goes (`SpanPlan`: a target and an offset
 per destination). `WritePool.submit` gives the batch to the least busy worker. That
-worker's feeder thread hands the batch's spans over one at a time; what each message did
-comes back to the caller's thread as outcomes from `submit` and `wait`. The caller's thread
+worker's feeder thread hands the batch's spans over a few at a time, up to MESSAGE_BYTES
+of them in one message: a restore of small files reads thousands of short spans, and
+each message costs both processes more than reading one more span does. What each message
+did comes back to the caller's thread as outcomes from `submit` and `wait`. The caller's thread
 only plans and keeps the books, so the workers never wait for it.
 
 When the store keeps packs as local files, the feeder lends the worker a descriptor on the
@@ -36,6 +38,7 @@ from rsvault.engine.restoreworker import (
     Finished,
     Server,
     SpanBlob,
+    SpanSource,
     Why,
     WorkerSetup,
 )
@@ -49,6 +52,8 @@ SPAN_GAP = 256 * 1024  # read through small gaps rather than issue another reque
 # reused from the heap instead of being mapped, faulted in and unmapped for every read.
 SPAN_MAX = 4 * 1024 * 1024
 MESSAGES_PER_WORKER = 2  # one being handled, one on its way: a worker never waits for work
+MESSAGE_BYTES = SPAN_MAX  # of spans in one message (a longer span goes alone)
+MESSAGE_SPANS = 32  # at most, and as many descriptors (wire.MAX_FDS is the hard limit)
 PACK_FILES_OPEN = 16  # per feeder: a batch reads a few packs, most of them more than once
 BATCHES_PER_WORKER = 3  # planned ahead, so a worker never waits for this process's thread
 
@@ -73,14 +78,15 @@ class SpanJob:
 class WriteBatch:
     """Work for one worker: files it creates, descriptors it writes into, and the spans.
 
-    Destinations in the jobs are (target, offset): targets number the descriptors in `fds`
-    first, then the files. `ends[0]` are files with nothing to write; `ends[i + 1]` the
-    files whose last chunk is in `jobs[i]`. The pool owns (and closes) `dirs` and `fds`."""
+    Each of `messages` is the span jobs one message carries. Destinations in the jobs are
+    (target, offset): targets number the descriptors in `fds` first, then the files.
+    `ends[0]` are files with nothing to write; `ends[i + 1]` the files whose last chunk is
+    in `messages[i]`. The pool owns (and closes) `dirs` and `fds`."""
 
     files: list[FileSpec]
     dirs: list[int]
     fds: list[int]
-    jobs: list[SpanJob]
+    messages: list[list[SpanJob]]
     ends: list[list[int]]
     token: Any = None  # the caller's
 
@@ -121,7 +127,8 @@ class SpanPlan:
             for pack_id, chunks in self._packs.items()
             for start, end, members in _spans(chunks.values())
         ]
-        return WriteBatch(files, dirs, fds, jobs, _ends(jobs, len(fds), len(files)), token)
+        messages = _messages(jobs)
+        return WriteBatch(files, dirs, fds, messages, _ends(messages, len(fds), len(files)), token)
 
 
 def _spans(placements: Iterable[Placement]) -> Iterator[tuple[int, int, list[Placement]]]:
@@ -141,14 +148,29 @@ def _spans(placements: Iterable[Placement]) -> Iterator[tuple[int, int, list[Pla
         yield start, end, members
 
 
-def _ends(jobs: list[SpanJob], first_file: int, files: int) -> list[list[int]]:
-    last = dict.fromkeys(range(files), -1)  # file number → index of the last job writing it
-    for index, job in enumerate(jobs):
-        for placement in job.placements:
-            for target, _offset in placement.destinations:
-                if target >= first_file:
-                    last[target - first_file] = index
-    ends: list[list[int]] = [[] for _ in range(len(jobs) + 1)]
+def _messages(jobs: list[SpanJob]) -> list[list[SpanJob]]:
+    """The jobs in order, a few to a message (see the module's docstring)."""
+    messages: list[list[SpanJob]] = []
+    size = 0
+    for job in jobs:
+        length = job.end - job.start
+        if not messages or size + length > MESSAGE_BYTES or len(messages[-1]) >= MESSAGE_SPANS:
+            messages.append([])
+            size = 0
+        messages[-1].append(job)
+        size += length
+    return messages
+
+
+def _ends(messages: list[list[SpanJob]], first_file: int, files: int) -> list[list[int]]:
+    last = dict.fromkeys(range(files), -1)  # file number → the last message writing it
+    for index, jobs in enumerate(messages):
+        for job in jobs:
+            for placement in job.placements:
+                for target, _offset in placement.destinations:
+                    if target >= first_file:
+                        last[target - first_file] = index
+    ends: list[list[int]] = [[] for _ in range(len(messages) + 1)]
     for number, index in last.items():
         ends[index + 1].append(number)
     return ends
@@ -170,13 +192,14 @@ class _Channel:
         self._sock, self.process = wire.spawn("rsvault.engine.restoreworker")
         wire.send(self._sock, ("setup", setup))
 
-    def send(self, message: tuple[Any, ...], payload: memoryview, fds: list[int]) -> None:
+    def send(self, message: tuple[Any, ...], payload: list[memoryview], fds: list[int]) -> None:
         """Hand a message over; the descriptors go with it (closed here once sent)."""
         if self._server is not None:
-            self._replies.append(self._server.handle(message, payload, fds))
+            joined = memoryview(b"".join(payload))
+            self._replies.append(self._server.handle(message, joined, fds))
             return
         try:
-            wire.send(self._sock, message, [payload] if payload else [], fds)
+            wire.send(self._sock, message, payload, fds)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -250,7 +273,7 @@ class WritePool:
         self._owner[batch_id] = channel
         channel.batches += 1
         channel.work.put(("batch", batch_id, batch))
-        for index in range(len(batch.jobs)):
+        for index in range(len(batch.messages)):
             channel.work.put(("write", batch_id, batch, index))
         return done + self._take(block=False)
 
@@ -332,15 +355,25 @@ class WritePool:
                 batch.ends[0],
             )
             fds, batch.dirs, batch.fds = [*batch.dirs, *batch.fds], [], []
-            channel.send(header, memoryview(b""), fds)
-            return batch_id, batch, not batch.jobs
+            channel.send(header, [], fds)
+            return batch_id, batch, not batch.messages
         index = item[3]
-        job = batch.jobs[index]
-        last = index == len(batch.jobs) - 1
-        span, lent, lost = self._source(job, packs)
-        where = (job.start, job.end) if lent else None
-        header = ("write", batch_id, _blobs(job), batch.ends[index + 1], lost, last, where)
-        channel.send(header, span, lent)
+        last = index == len(batch.messages) - 1
+        spans: list[SpanSource] = []
+        payload: list[memoryview] = []
+        lent: list[int] = []
+        try:
+            for job in batch.messages[index]:
+                span, fds, lost = self._source(job, packs)
+                where = (job.start, job.end) if fds else None
+                spans.append((_blobs(job), lost, where, len(span)))
+                payload += [span] if span else []
+                lent += fds
+        except BaseException:
+            _close_all(lent)
+            raise
+        header = ("write", batch_id, spans, batch.ends[index + 1], last)
+        channel.send(header, payload, lent)
         return batch_id, batch, last
 
     def _collect(self, channel: _Channel, sent: deque[tuple[int, WriteBatch, bool]]) -> None:
@@ -418,6 +451,11 @@ def why_text(why: Why) -> str:
 def error_of(why: Why) -> RsvaultError:
     code, params = why
     return RsvaultError(Code(code), **params)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _drain(work: queue.Queue[tuple[Any, ...] | None]) -> None:

@@ -21,11 +21,10 @@ parent → worker  ("setup", WorkerSetup)
                  ("batch", batch id, [FileSpec], number of directory fds,
                   [file numbers with nothing to write]), with the directory fds, then the
                  fds to write into
-                 ("write", batch id, [SpanBlob], [file numbers to finish],
-                  Why the span could not be read or None, last job of the batch,
-                  (start, end) of the span in the pack or None)
-                 with the span as payload, or with a descriptor on the pack to read
-                 (start, end) from
+                 ("write", batch id, [SpanSource], [file numbers to finish],
+                  last message of the batch)
+                 with the spans sent as bytes one after another as payload, and a
+                 descriptor on its pack for each span lent, in order
                  ("stop",)
 worker → parent, one reply per message, in order:
                  ("done", bytes written, [Finished], [(target, Why)] for chunks that did
@@ -35,12 +34,15 @@ worker → parent, one reply per message, in order:
 
 Targets of a batch are numbered: first the given descriptors, then the files it creates.
 SpanBlob = (kind, chunk id, offset in the span, sealed length, [(target, offset in it)])
+SpanSource = ([SpanBlob], Why the span could not be read or None, (start, end) in the pack
+              when a descriptor is lent to read it from or None, length sent as payload)
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +72,8 @@ FileSpec = tuple[int, bytes, bytes, int, bool, FileMeta]
 Why = tuple[str, dict[str, Any]]
 # (file number, why it was not restored or None, metadata warnings)
 Finished = tuple[int, Why | None, list[JobWarning]]
+# One span of a write message (see the module's docstring)
+SpanSource = tuple[list[SpanBlob], Why | None, tuple[int, int] | None, int]
 
 
 def file_spec(dir_no: int, temp: bytes, name: bytes, node: Node) -> FileSpec:
@@ -223,19 +227,28 @@ class Server:
     def _write(
         self,
         batch_id: int,
-        blobs: list[SpanBlob],
+        spans: list[SpanSource],
         ends: list[int],
-        lost: Why | None,
         last: bool,
-        where: tuple[int, int] | None,
         *,
         span: memoryview,
         fds: list[int],
     ) -> tuple[Any, ...]:
-        if where is not None:
-            span, lost = self._read_lent(fds[0], *where)
         batch = self._batches[batch_id]
-        written, failed = batch.write(self._sealer, blobs, span, lost)
+        written, failed = 0, []
+        lent, sent = deque(fds), span
+        try:
+            for blobs, lost, where, length in spans:
+                if where is not None:
+                    data, lost = self._read_lent(lent.popleft(), *where)
+                else:
+                    data, sent = sent[:length], sent[length:]
+                count, missed = batch.write(self._sealer, blobs, data, lost)
+                written += count
+                failed += missed
+        finally:
+            for fd in lent:  # not reached: a write was refused
+                os.close(fd)
         finished = batch.finish(ends)
         if last:
             del self._batches[batch_id]
