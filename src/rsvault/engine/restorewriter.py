@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from rsvault.engine.progress import ProgressCounter
 from rsvault.engine.restorepool import Outcome, SpanPlan, WriteBatch, WritePool, why_text
-from rsvault.engine.restoreworker import FileSpec, file_spec
+from rsvault.engine.restoreworker import file_spec
 from rsvault.sources.files.node import Node, NodeType
 from rsvault.sources.files.target import RestoreTarget
 from rsvault.vault.index import Index, Location
@@ -58,23 +58,20 @@ class ContentWriter:
 
     def _plan(self, nodes: list[Node]) -> WriteBatch:
         plan = SpanPlan()
-        specs: list[FileSpec] = []
-        dirs: dict[bytes, tuple[int, int]] = {}  # parent path → (number, duplicate fd)
         kept: list[Node] = []
         for node in nodes:
             located = self._locate(node)
             if located is None:
                 continue
-            dir_fd, name, temp = self._target.reserve_temp_file(node.path)
-            parent = node.path.rpartition(b"/")[0]
-            if parent not in dirs:  # a duplicate: the target's own fd may be evicted
-                dirs[parent] = (len(dirs), os.dup(dir_fd))
-            number = len(specs)
-            specs.append(file_spec(dirs[parent][0], temp, name, node))
-            kept.append(node)
             for location, offset in located:
-                plan.add(location, number, offset)
-        return plan.batch(specs, [fd for _n, fd in dirs.values()], [], token=kept)
+                plan.add(location, len(kept), offset)
+            kept.append(node)
+        dirs, reserved = self._target.reserve_temp_files([node.path for node in kept])
+        specs = [
+            file_spec(dir_no, temp, name, node)
+            for (dir_no, name, temp), node in zip(reserved, kept, strict=True)
+        ]
+        return plan.batch(specs, dirs, [], token=kept)
 
     def _locate(self, node: Node) -> list[tuple[Location, int]] | None:
         """Where each stored chunk of `node` is and goes; None (the file failed) if one is
@@ -95,8 +92,9 @@ class ContentWriter:
         for outcome in outcomes:
             nodes: list[Node] = outcome.batch.token
             committed = 0
+            files = outcome.batch.files
+            self._target.forget_temp_files(files[number][1] for number, _w, _ws in outcome.finished)
             for number, why, warnings in outcome.finished:
-                self._target.forget_temp_file(outcome.batch.files[number][1])
                 node = nodes[number]
                 if why is not None:
                     self._failed(node, why_text(why))

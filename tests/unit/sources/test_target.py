@@ -15,6 +15,7 @@ from rsvault.sources.files.node import Node, NodeType
 from rsvault.sources.files.target import (
     RestoreTarget,
     commit_unnamed_file,
+    create_temp_file,
     create_unnamed_file,
 )
 
@@ -350,3 +351,44 @@ def test_a_root_that_is_a_file_is_not_writable(base: Path) -> None:
     with pytest.raises(RsvaultError) as caught:
         RestoreTarget(base / "file")
     assert caught.value.code is Code.RESTORE_TARGET_NOT_WRITABLE
+
+
+def fail(target: RestoreTarget) -> None:
+    """End `target` as a failed restore does."""
+    failure = RuntimeError("the restore failed")
+    target.__exit__(RuntimeError, failure, None)
+
+
+def test_temp_files_reserved_together_are_removed_if_the_restore_fails(root: Path) -> None:
+    target = RestoreTarget(root)
+    fds, reserved = target.reserve_temp_files([b"a/x", b"a/y", b"b/c/z"])
+    assert len(fds) == 2
+    assert [number for number, _n, _t in reserved] == [0, 0, 1]
+    assert [name for _n, name, _t in reserved] == [b"x", b"y", b"z"]
+    for number, _name, temp in reserved:
+        os.close(create_temp_file(fds[number], temp))
+    for fd in fds:
+        os.close(fd)  # duplicates: the target's own stay open for the clean-up
+    assert len(list(root.rglob(".rsvault-tmp-*"))) == 3
+    fail(target)
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == ["a", "b", "b/c"]
+
+
+def test_temp_files_forgotten_together_are_left_alone(root: Path) -> None:
+    target = RestoreTarget(root)
+    fds, reserved = target.reserve_temp_files([b"d/kept", b"d/removed"])
+    for _number, _name, temp in reserved:
+        os.close(create_temp_file(fds[0], temp))
+    os.close(fds[0])
+    target.forget_temp_files([reserved[0][2]])  # committed or discarded by its writer
+    fail(target)
+    assert [p.name.endswith("-kept") for p in (root / "d").iterdir()] == [True]
+
+
+@pytest.mark.parametrize("bad", UNSAFE[:4])
+def test_one_unsafe_name_refuses_the_whole_reservation(target: RestoreTarget, bad: bytes) -> None:
+    with pytest.raises(RsvaultError) as caught:
+        target.reserve_temp_files([b"fine/one", bad, b"fine/two"])
+    assert caught.value.code is Code.RESTORE_UNSAFE_PATH
+    with pytest.raises(RsvaultError):
+        target.forget_temp_files([b"not-a-temp-name"])

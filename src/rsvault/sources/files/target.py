@@ -22,7 +22,7 @@ import os
 import secrets
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -188,6 +188,32 @@ class RestoreTarget:
             self._temps[temp] = rel
         return fd, name, temp
 
+    def reserve_temp_files(
+        self, rels: Sequence[bytes]
+    ) -> tuple[list[int], list[tuple[int, bytes, bytes]]]:
+        """`reserve_temp_file` for many files at once: (a duplicate fd of each directory they
+        are in, which the caller closes; for each file, (the number of its directory in that
+        list, last name, temp name)). Files come in path order, most of them beside the one
+        before: each directory is looked up once, not once per file."""
+        fds: list[int] = []
+        numbers: dict[bytes, int] = {}  # parent → its number in `fds`
+        reserved: list[tuple[int, bytes, bytes]] = []
+        try:
+            for rel in rels:
+                parent, _slash, name = check_restore_path(rel).rpartition(b"/")
+                number = numbers.get(parent)
+                if number is None:
+                    number = numbers[parent] = len(fds)
+                    fds.append(os.dup(self.prepare_parent(rel)))
+                reserved.append((number, name, _temp_name(name)))
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        with self._temps_lock:
+            self._temps.update(zip((temp for _n, _name, temp in reserved), rels, strict=True))
+        return fds, reserved
+
     def commit_temp_file(self, rel: bytes, temp_name: bytes) -> None:
         """Atomically put the temp file in place of `rel`, replacing a file, symlink or other
         non-directory there. An existing directory is refused (IsADirectoryError) and the
@@ -204,6 +230,13 @@ class RestoreTarget:
     def forget_temp_file(self, temp_name: bytes) -> None:
         _check_temp_name(temp_name)
         self._forget_temp(temp_name)
+
+    def forget_temp_files(self, temp_names: Iterable[bytes]) -> None:
+        """`forget_temp_file` for each of them."""
+        with self._temps_lock:
+            for temp_name in temp_names:
+                _check_temp_name(temp_name)
+                self._temps.pop(temp_name, None)
 
     def _forget_temp(self, temp_name: bytes) -> None:
         with self._temps_lock:
