@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 BATCH_FILES = 256
 BATCH_BYTES = 64 << 20
+# Towards the end batches shrink to 1/TAIL_BATCHES of what is left (not under 1 MiB), so the
+# workers run out of work together instead of one writing the last large batch alone.
+TAIL_BATCHES = 8
+BATCH_BYTES_LAST = 1 << 20
 BATCH_DIRS = 200  # their descriptors travel in one message (at most wire.MAX_FDS)
 IN_PROCESS_BYTES = 32 << 20  # a smaller restore is done before worker processes would start
 
@@ -51,7 +55,7 @@ class ContentWriter:
         planned, so the workers start on the first files while later ones are still read."""
         pool = self._pool
         pool.start(in_process=in_process(size))
-        for batch in _batches(nodes, self._target.make_dir):
+        for batch in _batches(nodes, self._target.make_dir, size):
             self._settle(pool.submit(self._plan(batch)))
         while pool.outstanding:
             self._settle(pool.wait())
@@ -115,11 +119,15 @@ def in_process(size: int) -> bool:
     return size < IN_PROCESS_BYTES
 
 
-def _batches(nodes: Iterable[Node], make_dir: Callable[[bytes], None]) -> Iterator[list[Node]]:
-    """The files of `nodes` in batches; each directory is made (`make_dir`) on the way."""
+def _batches(
+    nodes: Iterable[Node], make_dir: Callable[[bytes], None], total: int
+) -> Iterator[list[Node]]:
+    """The files of `nodes` (`total` bytes) in batches; each directory is made (`make_dir`)
+    on the way."""
     batch: list[Node] = []
     size = 0
     dirs: set[bytes] = set()
+    limit = _batch_bytes(total)
     for node in nodes:
         if node.type is NodeType.DIR and node.path:  # b"" is the target itself
             make_dir(node.path)
@@ -128,12 +136,19 @@ def _batches(nodes: Iterable[Node], make_dir: Callable[[bytes], None]) -> Iterat
         parent = node.path.rpartition(b"/")[0]
         if batch and parent not in dirs and len(dirs) >= BATCH_DIRS:
             yield batch
-            batch, size, dirs = [], 0, set()
+            total, batch, size, dirs = total - size, [], 0, set()
+            limit = _batch_bytes(total)
         batch.append(node)
         size += node.size
         dirs.add(parent)
-        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+        if len(batch) >= BATCH_FILES or size >= limit:
             yield batch
-            batch, size, dirs = [], 0, set()
+            total, batch, size, dirs = total - size, [], 0, set()
+            limit = _batch_bytes(total)
     if batch:
         yield batch
+
+
+def _batch_bytes(left: int) -> int:
+    """How many bytes the next batch may hold with `left` still to write (see TAIL_BATCHES)."""
+    return max(BATCH_BYTES_LAST, min(BATCH_BYTES, left // TAIL_BATCHES))
