@@ -3,10 +3,10 @@
 The caller plans a batch: the files a worker is to create (under names and in directories
 the restore target checked), and where each chunk goes (`SpanPlan`: a target and an offset
 per destination). `WritePool.submit` gives the batch to the least busy worker. That
-worker's feeder thread hands the batch's spans over a few at a time, up to MESSAGE_BYTES
-of them in one message: a restore of small files reads thousands of short spans, and
-each message costs both processes more than reading one more span does. What each message
-did comes back to the caller's thread as outcomes from `submit` and `wait`. The caller's thread
+worker's feeder thread hands the batch's spans over a few at a time, up to MESSAGE_BYTES of
+them in one message: a restore of small files reads thousands of short spans, and each
+message costs both processes more than reading one more span does. What each message did
+comes back to the caller's thread as outcomes from `submit` and `wait`. The caller's thread
 only plans and keeps the books, so the workers never wait for it.
 
 When the store keeps packs as local files, the feeder lends the worker a descriptor on the
