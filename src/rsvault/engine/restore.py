@@ -64,10 +64,10 @@ def restore_files(
         vault.lease(LeaseKind.SHARED, f"restore {request.rp_name}"),
         WritePool(vault, request.workers) as pool,
     ):
-        index = vault.load_readable_index()
         manifest = vault.read_manifest(request.rp_name)
         if not request.paths:  # the whole point: its size is known, the workers can start
             pool.start(in_process=in_process(manifest.stats.get("bytes_total", 0)))
+        index = vault.load_readable_index()  # while they start
 
         def records() -> Iterator[dict[str, Any]]:  # read again for each pass, never held
             return vault.read_tree(manifest, index)
