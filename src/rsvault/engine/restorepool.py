@@ -201,8 +201,7 @@ class _Channel:
         try:
             wire.send(self._sock, message, payload, fds)
         finally:
-            for fd in fds:
-                os.close(fd)
+            wire.close_all(fds)
 
     def receive(self) -> tuple[Any, ...]:
         if self._server is not None:
@@ -370,7 +369,7 @@ class WritePool:
                 payload += [span] if span else []
                 lent += fds
         except BaseException:
-            _close_all(lent)
+            wire.close_all(lent)
             raise
         header = ("write", batch_id, spans, batch.ends[index + 1], last)
         channel.send(header, payload, lent)
@@ -451,11 +450,6 @@ def why_text(why: Why) -> str:
 def error_of(why: Why) -> RsvaultError:
     code, params = why
     return RsvaultError(Code(code), **params)
-
-
-def _close_all(fds: list[int]) -> None:
-    for fd in fds:
-        os.close(fd)
 
 
 def _drain(work: queue.Queue[tuple[Any, ...] | None]) -> None:

@@ -247,8 +247,7 @@ class Server:
                 written += count
                 failed += missed
         finally:
-            for fd in lent:  # not reached: a write was refused
-                os.close(fd)
+            wire.close_all(lent)  # not reached: a write was refused
         finished = batch.finish(ends)
         if last:
             del self._batches[batch_id]

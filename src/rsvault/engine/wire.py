@@ -18,7 +18,7 @@ import struct
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rsvault.core.memory import tune_allocator
@@ -98,7 +98,7 @@ def receive_with_fds(sock: socket.socket, max_fds: int) -> tuple[Any, memoryview
         header = pickle.loads(_read_exactly(sock, head_length))
         payload = memoryview(_read_exactly(sock, size)) if size else memoryview(b"")
     except BaseException:
-        _close_all(fds)
+        close_all(fds)
         raise
     return header, payload, fds
 
@@ -111,7 +111,7 @@ def _read_frame(sock: socket.socket, max_fds: int) -> tuple[bytearray, list[int]
         data, more, _flags, _address = socket.recv_fds(sock, _FRAME.size - len(frame), max_fds)
         fds += more
         if not data:
-            _close_all(fds)
+            close_all(fds)
             raise EOFError("the other end closed the connection")
         frame += data
     return frame, fds
@@ -128,6 +128,7 @@ def _read_exactly(sock: socket.socket, size: int) -> bytearray:
     return buffer
 
 
-def _close_all(fds: list[int]) -> None:
+def close_all(fds: Iterable[int]) -> None:
+    """Close every descriptor in `fds` (received ones nobody took, or ones not sent)."""
     for fd in fds:
         os.close(fd)

@@ -228,19 +228,14 @@ class RestoreTarget:
         discard_temp_file(fd, temp_name)
 
     def forget_temp_file(self, temp_name: bytes) -> None:
-        _check_temp_name(temp_name)
-        self._forget_temp(temp_name)
+        self.forget_temp_files([temp_name])
 
     def forget_temp_files(self, temp_names: Iterable[bytes]) -> None:
-        """`forget_temp_file` for each of them."""
+        """Stop tracking these temp names: their files were committed or discarded."""
         with self._temps_lock:
             for temp_name in temp_names:
                 _check_temp_name(temp_name)
                 self._temps.pop(temp_name, None)
-
-    def _forget_temp(self, temp_name: bytes) -> None:
-        with self._temps_lock:
-            self._temps.pop(temp_name, None)
 
     def _deepest_cached(self, parts: list[bytes]) -> tuple[int, int]:
         """(how many leading names are already open, the fd of the last of them)."""
