@@ -105,10 +105,13 @@ class StreamCutter:
         if not final and lengths:
             lengths.pop()  # it may end only because the buffer does: cut it again later
         start = 0
-        for length in lengths:
-            yield bytes(memoryview(self._buffer)[start : start + length])
-            start += length
-        del self._buffer[:start]
+        try:
+            for length in lengths:
+                chunk = bytes(memoryview(self._buffer)[start : start + length])
+                start += length  # handed over: a caller that stops now has it
+                yield chunk
+        finally:  # a caller that stops early gets the rest from the next cut, not twice
+            del self._buffer[:start]
 
 
 def _fill(stream: ReadsInto, view: memoryview, start: int) -> int:

@@ -228,3 +228,16 @@ def test_cut_stream_agrees_with_cut_buffer_whatever_the_reads(size: int) -> None
     # The chunker's buffer is reused: a second stream is cut as if by a fresh chunker.
     again = [bytes(c) for c in chunker.cut_stream(io.BytesIO(data))]
     assert again == streamed
+
+
+def test_a_cut_abandoned_halfway_loses_and_repeats_nothing() -> None:
+    data = random_buffer(300 * KiB, 10)
+    cutter = StreamCutter(SMALL, flush_at=0)
+    taken: list[bytes] = []
+    for start in range(0, len(data), 50 * KiB):
+        cut_now = cutter.feed(data[start : start + 50 * KiB])
+        taken.append(next(cut_now, b""))  # one chunk, if any; the rest waits for the next cut
+        cut_now.close()
+    taken.extend(cutter.finish())
+    assert b"".join(taken) == data
+    assert [len(c) for c in taken if c] == [len(c) for c in cut(SMALL, data)]
