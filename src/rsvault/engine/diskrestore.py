@@ -1,9 +1,10 @@
 """Disks of a VM recovery point back into image files: sparse, verified, renamed when whole.
 
 Each disk is written to a hidden temporary file in the target folder, chunk by chunk at its
-offset (a chunk of zeros is a hole, never written), every chunk authenticated as it is read.
-Only a disk whose every chunk verified is renamed to its final name: a crash or a bad chunk
-leaves no file that looks like a restored disk. Existing files are never overwritten, and a
+offset (a chunk of zeros is a hole, never written), every chunk authenticated as it is read,
+by the restore pool's workers running as threads of this process (see `restorepool`). Only a
+disk whose every chunk verified is renamed to its final name: a crash or a bad chunk leaves
+no file that looks like a restored disk. Existing files are never overwritten, and a
 disk's file name comes from a checked device name, never from a path in the manifest.
 """
 
@@ -187,7 +188,7 @@ def _write_chunks(
 ) -> int:
     offset = 0
     plan = SpanPlan()
-    with WritePool(vault, workers) as pool:
+    with WritePool(vault, workers, threads=True) as pool:
         for segment in _segments(vault, manifest, index, target):
             for cid, length in segment:
                 if cid is None:

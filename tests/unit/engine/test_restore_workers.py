@@ -336,3 +336,40 @@ def test_an_interrupted_restore_fails_and_leaves_neither_files_nor_workers(
     assert caught.value.code is code
     assert leftovers(target) == []
     assert restore_workers() == []
+
+
+def test_a_pool_of_threads_writes_verified_chunks_without_worker_processes(
+    any_store: BlobStore, tmp_path: Path
+) -> None:
+    """How a disk restore runs: every chunk at its offset, by threads of this process."""
+    vault = new_vault(any_store)
+    rng = random.Random(5)
+    chunks = [rng.randbytes(rng.randint(1, 2 * MiB)) for _ in range(24)]
+    writer = vault.disk_chunk_writer(vault.load_index())
+    refs = [writer.store(b"D", chunk) for chunk in chunks]
+    writer.flush()
+    writer.close()
+    index = vault.load_readable_index()
+    target = tmp_path / "disk.img"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    written = 0
+    try:
+        with restorepool.WritePool(vault, 2, threads=True) as pool:
+            plan, offset = restorepool.SpanPlan(), 0
+            for (chunk_id, length), chunk in zip(refs, chunks, strict=True):
+                location = index.get(chunk_id) if chunk_id is not None else None
+                assert location is not None
+                assert length == len(chunk)
+                plan.add(location, 0, offset)
+                offset += length
+            outcomes = pool.submit(plan.batch([], [], [os.dup(fd)]))
+            assert restore_workers() == []  # the workers are threads
+            while pool.outstanding:
+                outcomes += pool.wait()
+    finally:
+        os.close(fd)
+    for outcome in outcomes:
+        assert outcome.failed == []
+        written += outcome.written
+    assert written == sum(map(len, chunks))
+    assert target.read_bytes() == b"".join(chunks)
