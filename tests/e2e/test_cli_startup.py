@@ -78,3 +78,45 @@ def test_the_vm_backup_path_leaves_the_files_engine_out() -> None:
     loaded = set(json.loads(done.stdout.replace("'", '"')))
     assert "rsvault.engine.diskbackup" in loaded
     assert not loaded & {"rsvault.engine.backup", "rsvault.engine.readpool"}, loaded
+
+
+# Runs the console script's entry in this interpreter; reports each Argon2id stretch and
+# whether the catalog's library had been loaded at that moment.
+_STRETCH_REPORTING_CLI = """
+import atexit, json, sys
+from rsvault.vault import kdf
+stretches = []
+real = kdf._argon2id
+def watched(passphrase, how):
+    stretches.append("sqlalchemy" in sys.modules)
+    return real(passphrase, how)
+kdf._argon2id = watched
+atexit.register(lambda: print(json.dumps(stretches), file=sys.stderr))
+from rsvault.cli.entry import main
+sys.argv[0] = "rsvault"
+main()
+"""
+
+
+def stretches_of(cli: Cli, *args: str) -> list[bool]:
+    argv = [sys.executable, "-c", _STRETCH_REPORTING_CLI, *args, "--output", "json"]
+    done = subprocess.run(argv, env=cli.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    found: list[bool] = json.loads(done.stderr.splitlines()[-1])
+    return found
+
+
+def test_a_command_that_unlocked_a_vault_stretches_the_passphrase_first_next_time(
+    tmp_path: Path,
+) -> None:
+    """The Argon2id memory is taken before the libraries are loaded, not on top of them."""
+    cli = Cli.with_home(tmp_path / "home")
+    cli.create_vault("early", tmp_path / "vault")
+    check = ("vault", "check", "--name", "early")
+    assert stretches_of(cli, *check) == [True]  # first run: where the vault opens
+    memo = json.loads((cli.home / "startup" / "vault.check.unlock").read_text())
+    slot = json.loads(next((tmp_path / "vault" / "keys").iterdir()).read_text())
+    assert memo["early"]["salt"] == slot["salt"]
+    assert stretches_of(cli, *check) == [False]  # once, before the catalog's library loaded
+    assert stretches_of(cli, "recoverypoint", "list", "--vault-name", "early") == []
+    assert not (cli.home / "startup" / "recoverypoint.list.unlock").exists()

@@ -6,13 +6,13 @@ import json
 import os
 from dataclasses import dataclass
 
-from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from rsvault.errors import Code, RsvaultError
+from rsvault.vault.kdf import Stretch, note_opened, stretch
 
 MASTER_KEY_BYTES = 32
 MIN_PASSPHRASE_CHARS = 8
@@ -65,16 +65,8 @@ def check_passphrase_strength(passphrase: str) -> None:
         raise RsvaultError(Code.PASSPHRASE_TOO_WEAK, minimum=MIN_PASSPHRASE_CHARS)
 
 
-def _kek(passphrase: str, salt: bytes, kdf: KdfParams) -> bytes:
-    return hash_secret_raw(
-        passphrase.encode("utf-8"),
-        salt,
-        time_cost=kdf.time_cost,
-        memory_cost=kdf.memory_kib,
-        parallelism=kdf.parallelism,
-        hash_len=32,
-        type=Type.ID,
-    )
+def _stretch_of(salt: bytes, kdf: KdfParams) -> Stretch:
+    return Stretch(salt, kdf.time_cost, kdf.memory_kib, kdf.parallelism)
 
 
 def wrap_master_key(
@@ -82,7 +74,7 @@ def wrap_master_key(
 ) -> bytes:
     """A key slot blob: the master key sealed under a key stretched from the passphrase."""
     salt, nonce = os.urandom(16), os.urandom(12)
-    wrapped = AESGCM(_kek(passphrase, salt, kdf)).encrypt(
+    wrapped = AESGCM(stretch(passphrase, _stretch_of(salt, kdf))).encrypt(
         nonce, master, _SLOT_AD + vault_id.encode()
     )
     slot = {
@@ -103,15 +95,17 @@ def unwrap_master_key(slot_blob: bytes, passphrase: str, vault_id: str) -> bytes
     """The master key if the passphrase opens this slot, else None."""
     slot = json.loads(slot_blob)
     kdf = KdfParams(slot["time_cost"], slot["memory_kib"], slot["parallelism"])
-    kek = _kek(passphrase, bytes.fromhex(slot["salt"]), kdf)
+    how = _stretch_of(bytes.fromhex(slot["salt"]), kdf)
     try:
-        return AESGCM(kek).decrypt(
+        master = AESGCM(stretch(passphrase, how)).decrypt(
             bytes.fromhex(slot["nonce"]),
             bytes.fromhex(slot["wrapped"]),
             _SLOT_AD + vault_id.encode(),
         )
     except InvalidTag:
         return None
+    note_opened(how)
+    return master
 
 
 def slot_label(slot_blob: bytes) -> tuple[str, str]:
