@@ -23,10 +23,10 @@ def main() -> None:
     if listing is not None:
         readahead.start(listing)
         atexit.register(readahead.record, listing)
-        memo = listing.with_suffix(unlockahead.MEMO_SUFFIX)
-        vault = unlockahead.begin(memo, arguments, os.environ)
-        if vault is not None:
-            atexit.register(unlockahead.record, memo, vault)
+        memo = listing.with_name(unlockahead.MEMO_NAME)
+        pending = unlockahead.begin(memo, listing.stem, arguments, os.environ)
+        if pending is not None:
+            atexit.register(unlockahead.record, pending)
     from rsvault.cli.app import main as run  # the heavy imports, now read ahead
 
     run()

@@ -1,17 +1,18 @@
-"""Unlocking ahead: a command that opened a vault last time stretches its passphrase first.
+"""Unlocking ahead: the passphrase is stretched before the command loads its libraries.
 
 Opening a vault stretches the passphrase with Argon2id, 64 MiB of memory for a default key
 slot (see `vault.kdf`). Done where the vault is opened, that comes on top of the libraries
-and catalog already loaded, and sets the peak memory of the whole command. So, like the
-start-up file lists of `core.readahead`, each command keeps a memo of the key slot that
-opened for each vault it was run on: the salt and the cost, both stored in the clear in the
-vault's key slot, nothing secret. The next run of that command on that vault stretches the
-passphrase before anything else is loaded. If the memo is stale (a passphrase changed), the
-key stretched ahead is simply never asked for and the vault is opened as it would have been.
+and catalog already loaded, and sets the peak memory of the whole command. So this machine
+keeps a memo of the key slot each vault opened with (its salt and cost, both stored in the
+clear in the vault's key slot, nothing secret), and of which commands opened a vault last
+time they ran. A command that opens vaults, or for one never run here one whose purpose is
+reading or writing a vault's data (`LIKELY_TO_UNLOCK`), stretches the passphrase for the
+vault it names first thing. If the memo is stale (a passphrase changed), the key stretched
+ahead is simply never asked for and the vault opens as it would have.
 
-A memo is JSON, `{vault name: {"salt": hex, "time_cost": n, "memory_kib": n,
-"parallelism": n}}`, in RSVAULT_HOME/startup/<command>.unlock. It is a hint: a memo that
-cannot be read or written is no memo, and never an error.
+The memo is JSON in RSVAULT_HOME/startup/unlock.json: `{"vaults": {name: {"salt": hex,
+"time_cost": n, "memory_kib": n, "parallelism": n}}, "commands": {"backup.files": true}}`.
+It is a hint: a memo that cannot be read or written is no memo, and never an error.
 """
 
 from __future__ import annotations
@@ -20,43 +21,71 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsvault.vault.kdf import Stretch, opened, stretch_ahead
+from rsvault.vault.kdf import Stretch, noted, stretch_ahead
 
-MEMO_SUFFIX = ".unlock"
-MEMO_VAULTS = 32  # per command: the newest are kept
+MEMO_NAME = "unlock.json"  # in RSVAULT_HOME/startup, beside the start-up file lists
+MEMO_VAULTS = 32  # the newest are kept
+# Commands (as `core.readahead` names them) presumed to open the vault they name until they
+# have run here once: a wrong guess costs one stretch, once.
+LIKELY_TO_UNLOCK = frozenset({"backup", "restore", "protection.backup-now", "vault.check"})
 _VAULT_OPTIONS = ("--vault-name", "-v")
 _VAULT_NOUN_OPTIONS = ("--name", "-n")  # `rsvault vault check --name V`
 
 
-def begin(memo: Path, arguments: Sequence[str], environ: Mapping[str, str]) -> str | None:
-    """Stretch the passphrase for the vault `arguments` name, if the memo knows its key slot;
-    returns that vault's name (for `record`), or None when the command names no vault."""
+@dataclass
+class Memo:
+    vaults: dict[str, Stretch] = field(default_factory=dict)
+    commands: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What to remember when the command ends: which command, naming which vault."""
+
+    memo: Path
+    command: str
+    vault: str
+
+
+def begin(
+    memo: Path, command: str, arguments: Sequence[str], environ: Mapping[str, str]
+) -> Pending | None:
+    """Stretch the passphrase for the vault `arguments` name, if `command` is expected to open
+    it and its key slot is known; None when the command line names no vault."""
     vault = vault_named(arguments)
     if vault is None:
         return None
-    how = _read(memo).get(vault)
-    passphrase = passphrase_given(arguments, environ) if how is not None else None
-    if how is not None and passphrase is not None:
-        stretch_ahead(passphrase, how)
-    return vault
+    known = read_memo(memo)
+    how = known.vaults.get(vault)
+    if how is not None and known.commands.get(command, _likely(command)):
+        passphrase = passphrase_given(arguments, environ)
+        if passphrase is not None:
+            stretch_ahead(passphrase, how)
+    return Pending(memo, command, vault)
 
 
-def record(memo: Path, vault: str) -> None:
-    """Remember the key slot that opened in this process for `vault`, or forget the vault if
-    none did (the command no longer needs the passphrase); rewritten only when it changed."""
-    known = _read(memo)
-    found = opened()
-    entries = dict(known)
-    entries.pop(vault, None)
-    if found:
-        entries[vault] = found[0]  # newest last, so the oldest go first
-    if entries == known:
+def record(pending: Pending) -> None:
+    """Remember whether the command opened a vault, and the key slot that opened it (or was
+    made, for a new vault); the memo is rewritten only when it changed."""
+    known = read_memo(pending.memo)
+    slots = noted()
+    vaults = dict(known.vaults)
+    if slots:
+        vaults.pop(pending.vault, None)
+        vaults[pending.vault] = slots[0]  # newest last, so the oldest go first
+    commands = {**known.commands, pending.command: bool(slots)}
+    if vaults == known.vaults and commands == known.commands:
         return
-    newest = dict(list(entries.items())[-MEMO_VAULTS:])
-    _write(memo, {name: _encode(how) for name, how in newest.items()})
+    newest = dict(list(vaults.items())[-MEMO_VAULTS:])
+    _write(pending.memo, Memo(newest, commands))
+
+
+def _likely(command: str) -> bool:
+    return command in LIKELY_TO_UNLOCK or command.partition(".")[0] in LIKELY_TO_UNLOCK
 
 
 def vault_named(arguments: Sequence[str]) -> str | None:
@@ -88,19 +117,23 @@ def _option(arguments: Sequence[str], names: Sequence[str]) -> str | None:
     return None
 
 
-def _read(memo: Path) -> dict[str, Stretch]:
+def read_memo(memo: Path) -> Memo:
     try:
         raw = json.loads(memo.read_text("utf-8"))
     except (OSError, ValueError):
-        return {}
+        return Memo()
     if not isinstance(raw, dict):
-        return {}
-    entries = {}
-    for name, fields in raw.items():
-        how = _decode(fields)
-        if how is not None:
-            entries[str(name)] = how
-    return entries
+        return Memo()
+    vaults, commands = raw.get("vaults"), raw.get("commands")
+    found = Memo()
+    if isinstance(vaults, dict):
+        for name, fields in vaults.items():
+            how = _decode(fields)
+            if how is not None:
+                found.vaults[str(name)] = how
+    if isinstance(commands, dict):
+        found.commands = {str(k): v for k, v in commands.items() if isinstance(v, bool)}
+    return found
 
 
 def _decode(fields: Any) -> Stretch | None:
@@ -125,13 +158,17 @@ def _encode(how: Stretch) -> dict[str, Any]:
     }
 
 
-def _write(memo: Path, content: dict[str, Any]) -> None:
+def _write(memo: Path, content: Memo) -> None:
+    document = {
+        "vaults": {name: _encode(how) for name, how in content.vaults.items()},
+        "commands": content.commands,
+    }
     temp = memo.with_name(f".{memo.name}.{os.getpid()}")
     try:
         memo.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(content, out, indent=1)
+            json.dump(document, out, indent=1)
         temp.replace(memo)
     except OSError:
         with contextlib.suppress(OSError):

@@ -30,7 +30,7 @@ class Stretch:
 
 
 _ahead: dict[tuple[str, Stretch], bytes] = {}
-_opened: list[Stretch] = []
+_noted: list[Stretch] = []
 
 
 def stretch(passphrase: str, how: Stretch) -> bytes:
@@ -49,15 +49,15 @@ def stretch_ahead(passphrase: str, how: Stretch) -> bool:
     return True
 
 
-def note_opened(how: Stretch) -> None:
-    """Record that a key stretched this way opened a key slot in this process."""
-    if how not in _opened:
-        _opened.append(how)
+def note(how: Stretch) -> None:
+    """Record that a key stretched this way opened or sealed a key slot in this process."""
+    if how not in _noted:
+        _noted.append(how)
 
 
-def opened() -> list[Stretch]:
-    """The stretches that opened a key slot in this process, first first."""
-    return list(_opened)
+def noted() -> list[Stretch]:
+    """The stretches that opened or sealed a key slot in this process, first first."""
+    return list(_noted)
 
 
 def _argon2id(passphrase: str, how: Stretch) -> bytes:

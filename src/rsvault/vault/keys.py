@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from rsvault.errors import Code, RsvaultError
-from rsvault.vault.kdf import Stretch, note_opened, stretch
+from rsvault.vault.kdf import Stretch, note, stretch
 
 MASTER_KEY_BYTES = 32
 MIN_PASSPHRASE_CHARS = 8
@@ -74,9 +74,9 @@ def wrap_master_key(
 ) -> bytes:
     """A key slot blob: the master key sealed under a key stretched from the passphrase."""
     salt, nonce = os.urandom(16), os.urandom(12)
-    wrapped = AESGCM(stretch(passphrase, _stretch_of(salt, kdf))).encrypt(
-        nonce, master, _SLOT_AD + vault_id.encode()
-    )
+    how = _stretch_of(salt, kdf)
+    wrapped = AESGCM(stretch(passphrase, how)).encrypt(nonce, master, _SLOT_AD + vault_id.encode())
+    note(how)
     slot = {
         "kdf": "argon2id",
         "time_cost": kdf.time_cost,
@@ -104,7 +104,7 @@ def unwrap_master_key(slot_blob: bytes, passphrase: str, vault_id: str) -> bytes
         )
     except InvalidTag:
         return None
-    note_opened(how)
+    note(how)
     return master
 
 
