@@ -81,7 +81,7 @@ class Sealer:
             raise _corrupt(chunk_id, "content does not match its id")
         return plain
 
-    def seal_meta(self, context: bytes, payload: bytes) -> bytes:
+    def seal_meta(self, context: bytes, payload: bytes | bytearray) -> bytes:
         nonce = os.urandom(NONCE)
         return nonce + self._meta.encrypt(
             nonce, _compressor(self._level).compress(payload), context

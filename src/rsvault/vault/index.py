@@ -27,19 +27,22 @@ class IndexFile:
     """One stored index file: the packs it names and the index files it replaces."""
 
     index_id: str
-    packs: dict[str, list[BlobEntry]] = field(default_factory=dict)
+    packs: Mapping[str, list[BlobEntry]] = field(default_factory=dict)
     supersedes: list[str] = field(default_factory=list)
 
     def encode(self, sealer: Sealer) -> bytes:
-        body = {
-            "v": 1,
-            "packs": [
-                {"id": pid, "blobs": [e.as_list() for e in entries]}
-                for pid, entries in self.packs.items()
-            ],
-            "supersedes": self.supersedes,
-        }
-        return sealer.seal_meta(_context(self.index_id), msgpack.packb(body))
+        """The sealed file: msgpack of {"v": 1, "packs": [{"id", "blobs"}], "supersedes"},
+        packed one pack at a time. With `packs` a view of the index (`Index.packs_named`),
+        only one pack's entries are ever made as objects: tens of thousands of them for a
+        whole index file would be the largest thing a backup holds at its end."""
+        packer = msgpack.Packer()
+        body = bytearray(packer.pack_map_header(3))
+        body += packer.pack("v") + packer.pack(1)
+        body += packer.pack("packs") + packer.pack_array_header(len(self.packs))
+        for pid, entries in self.packs.items():
+            body += packer.pack({"id": pid, "blobs": [e.as_list() for e in entries]})
+        body += packer.pack("supersedes") + packer.pack(self.supersedes)
+        return sealer.seal_meta(_context(self.index_id), body)
 
     @classmethod
     def decode(cls, sealer: Sealer, index_id: str, blob: bytes) -> IndexFile:
@@ -89,21 +92,26 @@ class _PackRows(NamedTuple):
 class _Packs(Mapping[str, list[BlobEntry]]):
     """The index's packs and their entries, made on demand from the rows."""
 
-    def __init__(self, rows: list[_PackRows], numbers: dict[str, int]) -> None:
+    def __init__(
+        self, rows: list[_PackRows], numbers: dict[str, int], only: list[str] | None = None
+    ) -> None:
         self._rows = rows
         self._numbers = numbers
+        self._only = only  # these packs, in this order, or all of them
 
     def __getitem__(self, pack_id: str) -> list[BlobEntry]:
+        if self._only is not None and pack_id not in self._only:
+            raise KeyError(pack_id)
         return self._rows[self._numbers[pack_id]].entries()
 
     def __contains__(self, pack_id: object) -> bool:
-        return pack_id in self._numbers
+        return pack_id in self._numbers and (self._only is None or pack_id in self._only)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._numbers))
+        return iter(list(self._numbers if self._only is None else self._only))
 
     def __len__(self) -> int:
-        return len(self._numbers)
+        return len(self._numbers if self._only is None else self._only)
 
 
 class Index:
@@ -129,6 +137,15 @@ class Index:
             base, setdefault = number << _ROW_BITS, self._chunks.setdefault
             for row, chunk_id in enumerate(rows.ids):
                 setdefault(chunk_id, base | row)
+
+    def packs_named(self, pack_ids: Iterable[str]) -> Mapping[str, list[BlobEntry]]:
+        """A view of these packs of the index (each must have been added), their entries
+        made only when asked for."""
+        named = list(pack_ids)
+        missing = [p for p in named if p not in self._numbers]
+        if missing:
+            raise KeyError(missing[0])
+        return _Packs(self._rows, self._numbers, named)
 
     def get(self, chunk_id: bytes) -> Location | None:
         code = self._chunks.get(chunk_id)

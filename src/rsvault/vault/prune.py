@@ -142,7 +142,7 @@ def _repack(
 
 def _consolidate(vault: Vault, keep: Index, replaced: list[str]) -> None:
     """One index for all live packs, then the files it replaces go (supersedes covers a crash)."""
-    consolidated = IndexFile(random_hex_id(), dict(keep.packs), sorted(replaced))
+    consolidated = IndexFile(random_hex_id(), keep.packs, sorted(replaced))
     vault.store.put(INDEX_PREFIX + consolidated.index_id, consolidated.encode(vault.sealer))
     for old in replaced:
         vault.store.delete(INDEX_PREFIX + old)

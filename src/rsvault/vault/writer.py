@@ -51,7 +51,7 @@ class ChunkWriter:
         self._uploader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload")
         self._uploads: list[Future[None]] = []
         self._upload_slots = threading.BoundedSemaphore(MAX_UPLOADS_IN_FLIGHT)
-        self._unindexed: dict[str, list[BlobEntry]] = {}
+        self._unindexed: list[str] = []  # packs stored, in no index file yet
         self._failure: RsvaultError | None = None
         self.index_files_written: list[str] = []
 
@@ -115,7 +115,7 @@ class ChunkWriter:
             self.stats.packs += 1
             self._index.add_pack(pack.pack_id, pack.entries)
             self._forget_claims(pack.entries)
-            self._unindexed[pack.pack_id] = pack.entries
+            self._unindexed.append(pack.pack_id)
             if len(self._unindexed) >= PACKS_PER_INDEX:
                 self._write_index()
         except StoreError as exc:
@@ -134,7 +134,7 @@ class ChunkWriter:
             self._claimed.difference_update(e.chunk_id for e in entries)
 
     def _write_index(self) -> None:
-        index_file = IndexFile(random_hex_id(), dict(self._unindexed))
+        index_file = IndexFile(random_hex_id(), self._index.packs_named(self._unindexed))
         self._store.put(INDEX_PREFIX + index_file.index_id, index_file.encode(self._sealer))
         self.index_files_written.append(index_file.index_id)
         self._unindexed.clear()

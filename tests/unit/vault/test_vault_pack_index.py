@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -125,6 +126,45 @@ def test_index_file_round_trip(
     blob = IndexFile(index_id, packs, supersedes).encode(SEALER)
     decoded = IndexFile.decode(SEALER, index_id, blob)
     assert decoded == IndexFile(index_id, packs, supersedes)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    packs=st.dictionaries(hex_ids, st.lists(entries, max_size=8), max_size=6),
+    supersedes=st.lists(hex_ids, max_size=4),
+)
+def test_index_file_packed_a_pack_at_a_time_is_the_documented_msgpack(
+    packs: dict[str, list[BlobEntry]], supersedes: list[str]
+) -> None:
+    index_id = random_hex_id()
+    body = {
+        "v": 1,
+        "packs": [{"id": p, "blobs": [list(e) for e in rows]} for p, rows in packs.items()],
+        "supersedes": supersedes,
+    }
+    blob = IndexFile(index_id, packs, supersedes).encode(SEALER)
+    packed = SEALER.open_meta(b"index" + index_id.encode(), blob, "index")
+    assert packed == msgpack.packb(body)
+
+
+def test_an_index_file_of_some_packs_of_the_index_names_just_those() -> None:
+    index = Index()
+    packs = {random_hex_id(): [entry(n), entry(n + 50)] for n in range(5)}
+    for pack_id, rows in packs.items():
+        index.add_pack(pack_id, rows)
+    first, second, _, fourth, _ = packs
+    chosen = [fourth, second]
+    view = index.packs_named(chosen)
+    assert list(view) == chosen
+    assert len(view) == 2
+    assert first not in view
+    with pytest.raises(KeyError):
+        view[first]
+    index_id = random_hex_id()
+    decoded = IndexFile.decode(SEALER, index_id, IndexFile(index_id, view).encode(SEALER))
+    assert decoded.packs == {p: packs[p] for p in chosen}
+    with pytest.raises(KeyError):
+        index.packs_named([random_hex_id()])
 
 
 def test_index_file_is_bound_to_its_name() -> None:
