@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
@@ -106,6 +107,25 @@ def test_workers_produce_the_vaults_own_chunks_and_store_each_once(
             bytes(n) if cid is None else vault.read_chunk(index, DATA, cid) for cid, n in refs
         )
         assert data == path.read_bytes()
+
+
+def test_chunks_larger_than_a_part_travel_alone(vault: Vault, tmp_path: Path) -> None:
+    vault.config = dataclasses.replace(vault.config, cdc_min=MiB, cdc_avg=4 * MiB, cdc_max=8 * MiB)
+    rng = random.Random(8)
+    root = tmp_path / "src"
+    root.mkdir()
+    for name, size in [("a-tiny", 10), ("b-large", 19 * MiB), ("c-small", 5000)]:
+        (root / name).write_bytes(rng.randbytes(size))
+    (root / "d-large").write_bytes((root / "b-large").read_bytes()[: 9 * MiB] + b"x")
+    paths = sorted(root.iterdir())
+    results, _writer = run_pool(vault, paths, workers=1)
+    assert results == [expected_refs(vault, p) for p in paths]
+    sizes = [n for refs in results for _cid, n in refs]  # type: ignore[union-attr]
+    assert max(sizes) > PART_BYTES
+    index = vault.load_index()
+    for path, refs in zip(paths, results, strict=True):
+        chunks = [vault.read_chunk(index, DATA, cid) for cid, _n in refs]  # type: ignore[arg-type, union-attr]
+        assert b"".join(chunks) == path.read_bytes()
 
 
 def test_one_worker_is_enough(vault: Vault, tmp_path: Path) -> None:
