@@ -37,6 +37,7 @@ from typing import Any
 
 from rsvault.core.memory import release_free_memory
 from rsvault.engine import wire
+from rsvault.sources.files.prefetch import start_prefetch
 from rsvault.vault.chunker import ContentChunker, is_zero
 from rsvault.vault.crypto import DATA, Sealer
 from rsvault.vault.keys import VaultKeys
@@ -45,6 +46,10 @@ from rsvault.vault.keys import VaultKeys
 # 12 MiB less memory for the two workers of a two-core machine.
 PART_BYTES = 2 * 1024 * 1024
 PARTS_WAITING = 2  # parts hashed and waiting for the parent's answer, at most
+# Idle this long, a worker hands its buffers back: at the end of a backup the workers wait
+# while the parent writes the tree and the index, and their buffers would sit on top of that.
+# Shorter gaps, while the walk catches up, keep them (making them again costs page faults).
+IDLE_SECONDS = 0.05
 
 FilePiece = tuple[int, list[tuple[bytes | None, int]], bool, tuple[int, str] | None]
 
@@ -56,6 +61,9 @@ class Setup:
     cdc_min: int
     cdc_avg: int
     cdc_max: int
+    # The backup's roots (absolute) and exclude globs, for the one worker that prefetches
+    # their metadata (see `sources.files.prefetch`).
+    prefetch: tuple[list[bytes], list[str]] | None = None
 
 
 @dataclass
@@ -114,10 +122,14 @@ class _Worker:
         self._reading: Iterator[None] | None = None
         self._waiting: dict[int, _Part] = {}
         self._next_part = 0
+        if setup.prefetch is not None:
+            start_prefetch(*setup.prefetch)
 
     def run(self) -> None:
         while True:
             idle = self._reading is None and not self._tasks
+            if idle and not self._has_message(IDLE_SECONDS):
+                self._shed()
             if idle or len(self._waiting) >= PARTS_WAITING or self._has_message():
                 if not self._handle(wire.receive(self._sock)[0]):
                     return
@@ -127,8 +139,15 @@ class _Worker:
             if next(self._reading, StopIteration) is StopIteration:
                 self._reading = None
 
-    def _has_message(self) -> bool:
-        return bool(select.select([self._sock], [], [], 0)[0])
+    def _has_message(self, wait: float = 0) -> bool:
+        return bool(select.select([self._sock], [], [], wait)[0])
+
+    def _shed(self) -> None:
+        """Give the spare part buffers and the chunker's buffer back to the system."""
+        if self._spare_buffers or self._chunker.holds_buffer:
+            self._spare_buffers.clear()
+            self._chunker.drop_buffer()
+            release_free_memory()
 
     def _handle(self, message: tuple[Any, ...]) -> bool:
         kind = message[0]

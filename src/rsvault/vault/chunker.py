@@ -67,6 +67,15 @@ class ContentChunker:
             self._buffer = memoryview(bytearray(self.max_size + _READ_BLOCK))
         return self._buffer
 
+    @property
+    def holds_buffer(self) -> bool:
+        return self._buffer is not None
+
+    def drop_buffer(self) -> None:
+        """Let the stream buffer go (an idle worker's memory); the next stream makes another.
+        Views of it handed out before stay valid: they keep it alive."""
+        self._buffer = None
+
     def cut_buffer(self, data: bytes | bytearray | memoryview) -> Iterator[memoryview]:
         for chunk in self._cdc.cut_buf(data):
             yield chunk.data
