@@ -140,7 +140,15 @@ class _BackupRun:
         self.warnings: list[JobWarning] = []
         self.progress = ProgressCounter(sink, "backup")
         self.writer = vault.chunk_writer(index)
-        self.reader = ReadPool(worker_setup(vault), self.writer, self.progress, request.workers)
+        roots = [os.fsencode(os.path.abspath(p)) for p in request.paths]
+        self.reader = ReadPool(
+            worker_setup(vault),
+            self.writer,
+            self.progress,
+            request.workers,
+            prefetch=(roots, list(request.excludes)),
+        )
+        self.reader.start()  # the metadata prefetch begins before the walk
 
     def write_tree(self) -> list[tuple[bytes, int]]:
         refs = self.vault.write_tree(self.writer, self._records())

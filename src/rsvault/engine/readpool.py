@@ -10,6 +10,7 @@ chunk ids are known; `finish` then waits until every claimed chunk has been appe
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import selectors
@@ -68,9 +69,15 @@ class _Worker:
 
 class ReadPool:
     def __init__(
-        self, setup: Setup, writer: ChunkWriter, progress: ProgressCounter, workers: int
+        self,
+        setup: Setup,
+        writer: ChunkWriter,
+        progress: ProgressCounter,
+        workers: int,
+        prefetch: tuple[list[bytes], list[str]] | None = None,
     ) -> None:
         self._setup = setup
+        self._prefetch = prefetch  # roots and excludes, for the first worker (Setup.prefetch)
         self._writer = writer
         self._progress = progress
         self._size = max(1, workers)
@@ -145,10 +152,18 @@ class ReadPool:
             worker.send(("read", task_id, files))
             worker.tasks += 1
 
+    def start(self) -> None:
+        """Start the workers now rather than with the first task: the first one begins the
+        metadata prefetch, and both are ready when the walk has found files."""
+        with self._lock:
+            if not self._workers:
+                self._start()
+
     def _start(self) -> None:
         self._workers = [_Worker() for _ in range(self._size)]
-        for worker in self._workers:
-            worker.send(("setup", self._setup))
+        for number, worker in enumerate(self._workers):
+            prefetch = self._prefetch if number == 0 else None
+            worker.send(("setup", dataclasses.replace(self._setup, prefetch=prefetch)))
         self._collector = threading.Thread(target=self._collect, name="collect", daemon=True)
         self._collector.start()
 

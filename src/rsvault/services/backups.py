@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,6 @@ from rsvault.services.recoverypoints import RecoveryPointFacts
 from rsvault.services.states import ItemKind, Operation, PointKind, TaskName, Trigger
 from rsvault.services.vaults import open_vault
 from rsvault.services.views import JobView
-from rsvault.sources.files.prefetch import metadata_prefetch
 from rsvault.vault.manifest import Manifest
 from rsvault.vault.repository import Vault
 
@@ -113,14 +111,6 @@ def run_item_backup(
     return run_job(ctx, spec, work)
 
 
-def source_prefetch(backup: ItemBackup) -> AbstractContextManager[None]:
-    """For a files item, its tree's metadata read ahead while the vault is unlocked and the
-    backup walks (see `sources.files.prefetch`); nothing for other items."""
-    if backup.item_kind != ItemKind.FILES:
-        return nullcontext()
-    return metadata_prefetch(backup.paths, backup.excludes)
-
-
 def backup_preparation(backup: ItemBackup) -> Callable[[], object] | None:
     """What `run_item_backup` will load for this item, to load while the vault is unlocked
     (see `vaults.open_vault_meanwhile`): for a VM, libvirt and the VM modules."""
@@ -198,21 +188,20 @@ def run_files_backup(
     if not paths:
         raise RsvaultError(Code.INVALID_ARGUMENT, argument="--path", reason="give at least one")
     absolute = [os.path.abspath(p) for p in paths]
-    with metadata_prefetch(absolute, excludes):
-        vault = open_vault(ctx, vault_name)  # a wrong passphrase fails here, before any job
+    vault = open_vault(ctx, vault_name)  # a wrong passphrase fails here, before any job
 
-        def item_backup(session: Session) -> ItemBackup:
-            name = item or this_machine()
-            row = adhoc_files_item(session, vault_name, name, (absolute, excludes), ctx.clock.now())
-            _check_adhoc(row, absolute)
-            row.source = {"paths": absolute, "excludes": list(excludes)}
-            # Under a policy, an ad hoc point is an on-demand one and expires like one.
-            until = None if row.policy_id is None else ctx.clock.now() + DEFAULT_RETAIN
-            return ItemBackup.of(row, Trigger.USER, PointKind.ON_DEMAND, retain_until=until)
+    def item_backup(session: Session) -> ItemBackup:
+        name = item or this_machine()
+        row = adhoc_files_item(session, vault_name, name, (absolute, excludes), ctx.clock.now())
+        _check_adhoc(row, absolute)
+        row.source = {"paths": absolute, "excludes": list(excludes)}
+        # Under a policy, an ad hoc point is an on-demand one and expires like one.
+        until = None if row.policy_id is None else ctx.clock.now() + DEFAULT_RETAIN
+        return ItemBackup.of(row, Trigger.USER, PointKind.ON_DEMAND, retain_until=until)
 
-        # Two first backups from one host at once both create its container.
-        backup = ctx.catalog.creating(item_backup)
-        return run_item_backup(ctx, backup, vault, progress)
+    # Two first backups from one host at once both create its container.
+    backup = ctx.catalog.creating(item_backup)
+    return run_item_backup(ctx, backup, vault, progress)
 
 
 def _check_adhoc(item: ItemRow, paths: Sequence[str]) -> None:

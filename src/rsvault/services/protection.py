@@ -18,7 +18,6 @@ from rsvault.services.backups import (
     ItemBackup,
     backup_preparation,
     run_item_backup,
-    source_prefetch,
 )
 from rsvault.services.context import ServiceContext
 from rsvault.services.inventory import (
@@ -177,9 +176,8 @@ def backup_now(
             )
         _refuse_over_daily_limit(session, item, now)
         backup = ItemBackup.of(item, Trigger.ON_DEMAND, PointKind.ON_DEMAND, retain_until=until)
-    with source_prefetch(backup):
-        vault = open_vault_meanwhile(ctx, vault_name, backup_preparation(backup))
-        return run_item_backup(ctx, backup, vault, progress)
+    vault = open_vault_meanwhile(ctx, vault_name, backup_preparation(backup))
+    return run_item_backup(ctx, backup, vault, progress)
 
 
 def _refuse_over_daily_limit(session: Session, item: ItemRow, now: datetime) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from rsvault.catalog.database import rows_changed
 from rsvault.catalog.models import ContainerRow, ItemRow, JobRow, VaultRow
 from rsvault.errors import Code, RsvaultError
-from rsvault.services.backups import ItemBackup, run_item_backup, source_prefetch
+from rsvault.services.backups import ItemBackup, run_item_backup
 from rsvault.services.context import ServiceContext
 from rsvault.services.inventory import policy_of
 from rsvault.services.items import next_run_of
@@ -240,8 +240,7 @@ class Scheduler:
             backup = self._backup_of(due)
             if backup is None:
                 return None
-            with source_prefetch(backup):
-                return run_item_backup(self.ctx, backup, self._vault(due.vault_name))
+            return run_item_backup(self.ctx, backup, self._vault(due.vault_name))
 
         report.started.append(due.name)
         self._starting[self._pool.submit(self._guarded, report, run)] = due

@@ -9,13 +9,15 @@ import signal
 import time
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import rsvault.engine.readpool as readpool
 from rsvault.core.clock import SYSTEM_CLOCK
 from rsvault.engine.progress import Progress, ProgressCounter, ignore_progress
 from rsvault.engine.readpool import FileResult, ReadPool, worker_setup
-from rsvault.engine.readworker import PART_BYTES
+from rsvault.engine.readworker import PART_BYTES, Setup
 from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.storage import FaultyStore, MemoryStore, StoreFullError
 from rsvault.vault.crypto import DATA
@@ -126,6 +128,32 @@ def test_chunks_larger_than_a_part_travel_alone(vault: Vault, tmp_path: Path) ->
     for path, refs in zip(paths, results, strict=True):
         chunks = [vault.read_chunk(index, DATA, cid) for cid, _n in refs]  # type: ignore[arg-type, union-attr]
         assert b"".join(chunks) == path.read_bytes()
+
+
+def test_the_first_worker_alone_prefetches_the_metadata(
+    vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = make_tree(tmp_path / "src")
+    setups: list[Setup] = []
+    send = readpool._Worker.send
+
+    def recording(worker: readpool._Worker, header: Any) -> None:
+        if header[0] == "setup":
+            setups.append(header[1])
+        send(worker, header)
+
+    monkeypatch.setattr(readpool._Worker, "send", recording)
+    writer = vault.chunk_writer(vault.load_index())
+    roots = ([os.fsencode(tmp_path / "src")], ["**/many"])
+    pool = ReadPool(worker_setup(vault), writer, ProgressCounter(ignore_progress, "b"), 2, roots)
+    try:
+        pool.start()  # before any task
+        assert [s.prefetch for s in setups] == [roots, None]
+        assert read_all(pool, paths) == [expected_refs(vault, p) for p in paths]
+        pool.finish()
+    finally:
+        pool.abort()
+        writer.close()
 
 
 def test_one_worker_is_enough(vault: Vault, tmp_path: Path) -> None:

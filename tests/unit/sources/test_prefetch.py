@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from rsvault.sources.files import prefetch as module
 from rsvault.sources.files.excludes import ExcludeMatcher
 from rsvault.sources.files.node import Node, NodeType
-from rsvault.sources.files.prefetch import metadata_prefetch, prefetch
+from rsvault.sources.files.prefetch import prefetch, start_prefetch
 from rsvault.sources.files.walker import walk
 
 
@@ -65,39 +64,14 @@ def test_a_missing_or_unlistable_root_is_left_to_the_walk(tmp_path: Path) -> Non
     prefetch([os.fsencode(tmp_path / "gone"), os.fsencode(tmp_path / "top")], ExcludeMatcher([]))
 
 
-def test_the_process_is_gone_when_the_backup_ends(
+def test_a_prefetch_thread_lists_the_tree_and_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_tree(tmp_path)
-    started: list[subprocess.Popen[bytes]] = []
-    real = subprocess.Popen
-
-    def recording(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
-        process = real(*args, **kwargs)  # type: ignore[call-overload]
-        started.append(process)
-        return process
-
-    monkeypatch.setattr(module.subprocess, "Popen", recording)
-    with pytest.raises(RuntimeError), metadata_prefetch([str(tmp_path)], ["**/cache"]):
-        raise RuntimeError("the backup failed")
-    (process,) = started
-    assert process.returncode is not None
-    assert process.args[-2:] == ["--", str(tmp_path)]  # type: ignore[index]
-
-
-def test_a_prefetch_that_cannot_start_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise OSError(12, "Cannot allocate memory")
-
-    monkeypatch.setattr(module.subprocess, "Popen", refuse)
-    with metadata_prefetch(["/"]):
-        ran = True
-    assert ran
-
-
-def test_the_command_line_prefetches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    make_tree(tmp_path)
     listed = listed_directories(monkeypatch)
-    module.main(["--exclude", "**/cache", "--", str(tmp_path)])
+    thread = start_prefetch([os.fsencode(tmp_path)], ["**/cache"])
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert thread.daemon  # never keeps a worker from exiting
     assert os.fsencode(tmp_path / "b" / "deep" / "er") in listed
     assert os.fsencode(tmp_path / "cache") not in listed
