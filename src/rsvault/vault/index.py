@@ -46,9 +46,45 @@ class IndexFile:
 
     @classmethod
     def decode(cls, sealer: Sealer, index_id: str, blob: bytes) -> IndexFile:
-        body = msgpack.unpackb(sealer.open_meta(_context(index_id), blob, INDEX_PREFIX + index_id))
+        body = msgpack.unpackb(open_index_file(sealer, index_id, blob))
         packs = {p["id"]: [BlobEntry.from_list(row) for row in p["blobs"]] for p in body["packs"]}
         return cls(index_id, packs, list(body.get("supersedes", [])))
+
+
+def open_index_file(sealer: Sealer, index_id: str, blob: bytes) -> bytes:
+    """An index file's msgpack body, authenticated (see `IndexFile.encode`)."""
+    return sealer.open_meta(_context(index_id), blob, INDEX_PREFIX + index_id)
+
+
+def superseded_by(body: bytes) -> list[str]:
+    """The "supersedes" of an index file's body; its packs are skipped, not decoded."""
+    unpacker = _unpacker(body)
+    found: list[str] = []
+    for _ in range(unpacker.read_map_header()):
+        if unpacker.unpack() == "supersedes":
+            found = [str(name) for name in unpacker.unpack()]
+        else:
+            unpacker.skip()
+    return found
+
+
+def packs_in(body: bytes) -> Iterator[tuple[str, list[BlobEntry]]]:
+    """The packs an index file's body names, decoded one at a time: a whole file decoded at
+    once made an object per entry, and held tens of MiB more than the index it fills."""
+    unpacker = _unpacker(body)
+    for _ in range(unpacker.read_map_header()):
+        if unpacker.unpack() != "packs":
+            unpacker.skip()
+            continue
+        for _ in range(unpacker.read_array_header()):
+            pack = unpacker.unpack()
+            yield pack["id"], [BlobEntry.from_list(row) for row in pack["blobs"]]
+
+
+def _unpacker(body: bytes) -> msgpack.Unpacker:
+    unpacker = msgpack.Unpacker(max_buffer_size=max(len(body), 1))
+    unpacker.feed(body)
+    return unpacker
 
 
 def _context(index_id: str) -> bytes:
@@ -163,16 +199,18 @@ class Index:
 
 def load_index(store: BlobStore, sealer: Sealer) -> Index:
     """Read every index file, ignoring those another index file supersedes."""
-    files = [
-        IndexFile.decode(sealer, info.name.removeprefix(INDEX_PREFIX), store.get(info.name))
+    bodies = {
+        info.name.removeprefix(INDEX_PREFIX): open_index_file(
+            sealer, info.name.removeprefix(INDEX_PREFIX), store.get(info.name)
+        )
         for info in store.list(INDEX_PREFIX)
-    ]
-    superseded = {old for f in files for old in f.supersedes}
+    }
+    superseded = {old for body in bodies.values() for old in superseded_by(body)}
     index = Index()
-    for index_file in files:
-        if index_file.index_id in superseded:
+    for index_id, body in bodies.items():
+        if index_id in superseded:
             continue
-        index.files.append(index_file.index_id)
-        for pack_id, entries in index_file.packs.items():
+        index.files.append(index_id)
+        for pack_id, entries in packs_in(body):
             index.add_pack(pack_id, entries)
     return index

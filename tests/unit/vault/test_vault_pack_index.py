@@ -13,7 +13,15 @@ from rsvault.core.ids import random_hex_id
 from rsvault.errors import Code, RsvaultError
 from rsvault.storage import MemoryStore
 from rsvault.vault.crypto import DATA, TREE, Sealer
-from rsvault.vault.index import INDEX_PREFIX, Index, IndexFile, load_index
+from rsvault.vault.index import (
+    INDEX_PREFIX,
+    Index,
+    IndexFile,
+    load_index,
+    open_index_file,
+    packs_in,
+    superseded_by,
+)
 from rsvault.vault.keys import VaultKeys, new_master_key
 from rsvault.vault.pack import (
     PREAMBLE,
@@ -126,6 +134,9 @@ def test_index_file_round_trip(
     blob = IndexFile(index_id, packs, supersedes).encode(SEALER)
     decoded = IndexFile.decode(SEALER, index_id, blob)
     assert decoded == IndexFile(index_id, packs, supersedes)
+    body = open_index_file(SEALER, index_id, blob)  # as the index loads it: a pack at a time
+    assert dict(packs_in(body)) == packs
+    assert superseded_by(body) == supersedes
 
 
 @settings(max_examples=30, deadline=None)
