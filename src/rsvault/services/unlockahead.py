@@ -6,9 +6,10 @@ and catalog already loaded, and sets the peak memory of the whole command. So th
 keeps a memo of the key slot each vault opened with (its salt and cost, both stored in the
 clear in the vault's key slot, nothing secret), and of which commands opened a vault last
 time they ran. A command that opens vaults, or for one never run here one whose purpose is
-reading or writing a vault's data (`LIKELY_TO_UNLOCK`), stretches the passphrase for the
-vault it names first thing. If the memo is stale (a passphrase changed), the key stretched
-ahead is simply never asked for and the vault opens as it would have.
+reading or writing a vault's data (`LIKELY_TO_UNLOCK`), starts stretching the passphrase for
+the vault it names first thing, in a thread, while its libraries load. If the memo is
+stale (a passphrase changed), the key stretched ahead is simply never asked for and the
+vault opens as it would have.
 
 The memo is JSON in RSVAULT_HOME/startup/unlock.json: `{"vaults": {name: {"salt": hex,
 "time_cost": n, "memory_kib": n, "parallelism": n}}, "commands": {"backup.files": true}}`.
