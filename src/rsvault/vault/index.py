@@ -46,9 +46,8 @@ class IndexFile:
 
     @classmethod
     def decode(cls, sealer: Sealer, index_id: str, blob: bytes) -> IndexFile:
-        body = msgpack.unpackb(open_index_file(sealer, index_id, blob))
-        packs = {p["id"]: [BlobEntry.from_list(row) for row in p["blobs"]] for p in body["packs"]}
-        return cls(index_id, packs, list(body.get("supersedes", [])))
+        body = open_index_file(sealer, index_id, blob)
+        return cls(index_id, dict(packs_in(body)), superseded_by(body))
 
 
 def open_index_file(sealer: Sealer, index_id: str, blob: bytes) -> bytes:
