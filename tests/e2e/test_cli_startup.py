@@ -80,6 +80,26 @@ def test_the_vm_backup_path_leaves_the_files_engine_out() -> None:
     assert not loaded & {"rsvault.engine.backup", "rsvault.engine.readpool"}, loaded
 
 
+@pytest.mark.parametrize("worker", ["rsvault.engine.readworker", "rsvault.engine.restoreworker"])
+def test_workers_leave_openssl_s_libcrypto_unmapped(worker: str) -> None:
+    """Every worker process maps what it imports: hashlib alone maps libcrypto, 3 MiB of it
+    resident in each worker, for the blake2b of a temp name."""
+    code = (
+        f"import sys, {worker};"
+        "print(sorted(m for m in sys.modules if m in ('hashlib', '_hashlib', 'ssl', 'secrets')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    maps = subprocess.run(
+        [sys.executable, "-c", f"import {worker}; print(open('/proc/self/maps').read())"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "libcrypto.so" not in maps.stdout
+
+
 # Runs the console script's entry in this interpreter; reports the thread of each Argon2id
 # stretch ("stretch-ahead": begun before the libraries were loaded).
 _STRETCH_REPORTING_CLI = """

@@ -16,15 +16,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
 import itertools
 import os
-import secrets
 import stat
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
+
+import blake3
 
 from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.sources.files.node import Node, NodeType
@@ -36,7 +36,9 @@ _UNNAMED_FILE_FLAGS = os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC
 _NO_UNNAMED_FILES = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
 _TEMP_PREFIX = b".rsvault-tmp-"
 _NAME_MAX = 255  # bytes in one name, on every Linux file system worth restoring to
-_TEMP_KEY = secrets.token_bytes(32)  # temp names are a keyed hash of a counter
+# Temp names are a keyed hash of a counter. BLAKE3, which the workers load anyway: hashlib
+# would map OpenSSL's libcrypto (3 MiB) into every restore worker for this alone.
+_TEMP_KEY = os.urandom(32)
 _temp_numbers = itertools.count()
 _CACHED_DIRS = 64  # restores go depth-first, so a short LRU holds nearly every hit
 _SPECIAL_TYPES = {
@@ -373,8 +375,8 @@ def _temp_name(name: bytes) -> bytes:
     # Unguessable, so nobody can plant the name first, and without a system call per file:
     # os.urandom gives up the interpreter lock, and waiting to get it back was most of the
     # planning thread's time in a restore of many small files.
-    tag = hashlib.blake2b(next(_temp_numbers).to_bytes(8, "little"), key=_TEMP_KEY, digest_size=8)
-    prefix = _TEMP_PREFIX + tag.hexdigest().encode() + b"-"
+    tag = blake3.blake3(next(_temp_numbers).to_bytes(8, "little"), key=_TEMP_KEY).digest(8)
+    prefix = _TEMP_PREFIX + tag.hex().encode() + b"-"
     return prefix + name[: _NAME_MAX - len(prefix)]
 
 
