@@ -183,7 +183,7 @@ def _ends_in_zeros(node: Node) -> bool:
 
 def _open(
     sealer: Sealer, kind: bytes, chunk_id: bytes, sealed: memoryview, lost: Why | None
-) -> tuple[bytes, Why | None]:
+) -> tuple[bytes | memoryview, Why | None]:
     """(the chunk's plaintext, or why there is none: the span was lost, or it did not verify)"""
     if lost is not None:
         return b"", lost
@@ -271,7 +271,7 @@ class Server:
         self._batches.clear()
 
 
-def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
     view = memoryview(data)
     while view:
         count = os.pwrite(fd, view, offset)

@@ -58,7 +58,7 @@ class ContentChunker:
             last = chunks.pop()
             yield from chunks
             carry = len(last)
-            buffer[:carry] = bytes(last)  # a copy: the two ranges may overlap
+            buffer[:carry] = last  # a memmove within the buffer, overlapping or not
 
     def _stream_buffer(self) -> memoryview:
         # One buffer for the chunker's life: a block per stream would be a fresh mapping for

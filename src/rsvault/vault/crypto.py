@@ -70,11 +70,15 @@ class Sealer:
         self._data.encrypt_into(nonce, body, kind + chunk_id, memoryview(sealed)[NONCE:])
         return sealed
 
-    def open_chunk(self, kind: bytes, chunk_id: bytes, blob: bytes | memoryview) -> bytes:
+    def open_chunk(
+        self, kind: bytes, chunk_id: bytes, blob: bytes | memoryview
+    ) -> bytes | memoryview:
         """Authenticate, decompress and check the hash; any failure is VaultDataCorrupt."""
         try:
             body = self._data.decrypt(blob[:NONCE], blob[NONCE:], kind + chunk_id)
-            plain = _decompressor().decompress(body[1:]) if body[0] == ZSTD else body[1:]
+            # A view past the flag byte: `body[1:]` would copy the chunk once more (4 MiB at most)
+            rest = memoryview(body)[1:]
+            plain = _decompressor().decompress(rest) if body[0] == ZSTD else rest
         except (InvalidTag, zstandard.ZstdError, IndexError, ValueError) as exc:
             raise _corrupt(chunk_id, "authentication or decompression failed") from exc
         if self.chunk_id(plain) != chunk_id:

@@ -208,7 +208,7 @@ class Vault:
 
     # reading
 
-    def read_chunk(self, index: Index, kind: bytes, chunk_id: bytes) -> bytes:
+    def read_chunk(self, index: Index, kind: bytes, chunk_id: bytes) -> bytes | memoryview:
         location = index.get(chunk_id)
         if location is None:
             raise RsvaultError(
@@ -244,7 +244,7 @@ class Vault:
             self.sealer, pack_id, self.read_span(pack_id, start, size - trailer_size())
         )
 
-    def open_blob(self, entry: BlobEntry, blob: bytes | memoryview) -> bytes:
+    def open_blob(self, entry: BlobEntry, blob: bytes | memoryview) -> bytes | memoryview:
         return self.sealer.open_chunk(entry.kind, entry.chunk_id, blob)
 
 

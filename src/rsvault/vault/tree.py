@@ -20,7 +20,7 @@ def encode_record(record: dict[str, Any]) -> bytes:
     return msgpack.packb(record, use_bin_type=True)
 
 
-def decode_records(pieces: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+def decode_records(pieces: Iterable[bytes | memoryview]) -> Iterator[dict[str, Any]]:
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
     for piece in pieces:
         unpacker.feed(piece)
