@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rsvault.core.ids import recovery_point_name
+from rsvault.core.memory import release_free_memory
 from rsvault.engine.filecache import FilesCache
 from rsvault.engine.progress import (
     COMMIT_PHASE,
@@ -87,6 +88,7 @@ def backup_files(
         index = vault.load_index()  # live packs only: never deduplicate against condemned ones
         parent = _parent_of(vault, request)
         cache = FilesCache.from_parent(vault, parent, vault.readable(index))
+        release_free_memory()  # the index files and the parent's tree, decoded
         run = _BackupRun(vault, index, request, cache, progress)
         try:
             tree = run.write_tree()

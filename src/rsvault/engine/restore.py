@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rsvault.core.memory import release_free_memory
 from rsvault.engine.progress import ProgressCounter, ProgressSink, ignore_progress
 from rsvault.engine.restoreplan import chosen_nodes, survey
 from rsvault.engine.restorepool import WritePool
@@ -68,12 +69,14 @@ def restore_files(
         if not request.paths:  # the whole point: its size is known, the workers can start
             pool.start(in_process=in_process(manifest.stats.get("bytes_total", 0)))
         index = vault.load_readable_index()  # while they start
+        release_free_memory()  # the index files, decoded: megabytes the restore never needs
 
         def records() -> Iterator[dict[str, Any]]:  # read again for each pass, never held
             return vault.read_tree(manifest, index)
 
         # every name is judged before anything is written
         planned = survey(map(record_outline, records()), request.paths)
+        release_free_memory()  # the tree, read once through
         result = RestoreResult()
         counter = ProgressCounter(progress, "restore")
         counter.files_total, counter.bytes_total = planned.files, planned.size

@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rsvault.core.ids import random_hex_id
+from rsvault.core.memory import release_free_memory
 from rsvault.errors import RsvaultError
 from rsvault.storage import BlobStore, StoreError
 from rsvault.vault.chunker import is_zero
@@ -138,6 +139,7 @@ class ChunkWriter:
         self._store.put(INDEX_PREFIX + index_file.index_id, index_file.encode(self._sealer))
         self.index_files_written.append(index_file.index_id)
         self._unindexed.clear()
+        release_free_memory()  # the file's body, plain and sealed: megabytes each
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
