@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from rsvault.core.passphrase import passphrase_in, read_passphrase_file
 from rsvault.errors import Code, RsvaultError
 from rsvault.services.context import ServiceContext
 
@@ -69,9 +70,9 @@ class Session:
 
     def _passphrase(self) -> str | None:
         if self.passphrase_file is None:
-            return os.environ.get("RSVAULT_PASSPHRASE")
+            return passphrase_in(os.environ)
         try:
-            return self.passphrase_file.read_text("utf-8").rstrip("\r\n")
+            return read_passphrase_file(self.passphrase_file)
         except OSError as exc:
             raise RsvaultError(
                 Code.INVALID_ARGUMENT, argument="--passphrase-file", reason=exc.strerror or str(exc)

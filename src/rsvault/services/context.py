@@ -10,6 +10,7 @@ from pathlib import Path
 from rsvault.catalog.database import Catalog, sqlite_url
 from rsvault.core.clock import SYSTEM_CLOCK, Clock
 from rsvault.core.home import default_home
+from rsvault.core.passphrase import passphrase_in
 from rsvault.errors import Code, RsvaultError
 from rsvault.vault.keys import KdfParams
 
@@ -17,7 +18,7 @@ PassphraseSource = Callable[[], str | None]
 
 
 def passphrase_from_environment() -> str | None:
-    return os.environ.get("RSVAULT_PASSPHRASE")
+    return passphrase_in(os.environ)
 
 
 @dataclass

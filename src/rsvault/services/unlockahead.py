@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rsvault.core.passphrase import passphrase_in, read_passphrase_file
 from rsvault.vault.kdf import Stretch, noted, stretch_ahead
 
 MEMO_NAME = "unlock.json"  # in RSVAULT_HOME/startup, beside the start-up file lists
@@ -99,9 +100,9 @@ def passphrase_given(arguments: Sequence[str], environ: Mapping[str, str]) -> st
     """The passphrase the command will use, read as the CLI reads it; None if unreadable."""
     path = _option(arguments, ("--passphrase-file",))
     if path is None:
-        return environ.get("RSVAULT_PASSPHRASE")
+        return passphrase_in(environ)
     try:
-        return Path(path).read_text("utf-8").rstrip("\r\n")
+        return read_passphrase_file(Path(path))
     except (OSError, UnicodeDecodeError):
         return None  # the CLI reports it when it reads the file
 
