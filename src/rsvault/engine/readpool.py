@@ -55,17 +55,6 @@ class _Worker:
         except OSError as exc:
             raise _worker_ended() from exc
 
-    def stop(self, *, kill: bool) -> None:
-        if kill:
-            self.process.kill()
-        else:
-            try:
-                self.send(("stop",))
-            except OSError:
-                self.process.kill()
-        self.process.wait()
-        self.sock.close()
-
 
 class ReadPool:
     def __init__(
@@ -262,12 +251,15 @@ class ReadPool:
 
     def _shut_down(self, *, kill: bool) -> None:
         self._stopping.set()
-        if self._collector is not None and self._collector is not threading.current_thread():
-            self._collector.join()
         with self._lock:
             workers, self._workers = self._workers, []
         for worker in workers:
-            worker.stop(kill=kill)
+            wire.ask_to_stop(worker.sock, worker.process, kill=kill)
+        # The workers' sockets close as they exit, which wakes the collector at once.
+        if self._collector is not None and self._collector is not threading.current_thread():
+            self._collector.join()
+        for worker in workers:
+            wire.reap(worker.sock, worker.process)
 
 
 def worker_setup(vault: Vault) -> Setup:

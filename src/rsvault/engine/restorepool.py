@@ -217,21 +217,15 @@ class _Channel:
         if self.process is not None:
             self.process.kill()
 
-    def stop(self, *, kill: bool) -> None:
+    def ask_to_stop(self, *, kill: bool) -> None:
         if self._server is not None:
             self._server.close()
-            return
-        if self.process is None:
-            return
-        if kill:
-            self.process.kill()
-        else:
-            try:
-                wire.send(self._sock, ("stop",))
-            except OSError:
-                self.process.kill()
-        self.process.wait()
-        self._sock.close()
+        elif self.process is not None:
+            wire.ask_to_stop(self._sock, self.process, kill=kill)
+
+    def reap(self) -> None:
+        if self.process is not None:
+            wire.reap(self._sock, self.process)
 
 
 class WritePool:
@@ -415,7 +409,9 @@ class WritePool:
         for feeder in self._feeders:
             feeder.join()
         for channel in self._channels:
-            channel.stop(kill=kill)
+            channel.ask_to_stop(kill=kill)
+        for channel in self._channels:
+            channel.reap()  # after all were asked, so their exits overlap
         self._channels, self._feeders = [], []
 
 

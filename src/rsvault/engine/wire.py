@@ -42,6 +42,24 @@ def spawn(module: str) -> tuple[socket.socket, subprocess.Popen[bytes]]:
     return parent, process
 
 
+def ask_to_stop(sock: socket.socket, process: subprocess.Popen[bytes], *, kill: bool) -> None:
+    """Tell a worker from `spawn` to finish (or kill it), without waiting for it: several are
+    told first and then reaped, so their exits overlap. It closes its end as it exits."""
+    if not kill:
+        try:
+            send(sock, ("stop",))
+            return
+        except OSError:
+            pass  # gone already, or about to be
+    process.kill()
+
+
+def reap(sock: socket.socket, process: subprocess.Popen[bytes]) -> None:
+    """Wait for a worker told to stop (`ask_to_stop`), and close this end of its socket."""
+    process.wait()
+    sock.close()
+
+
 def child_main(serve: Callable[[socket.socket, Any], None]) -> None:
     """The body of a worker started by `spawn`: `serve(sock, setup)` with the set-up the
     parent sends first. A bug is reported to the parent as ("failed", traceback)."""

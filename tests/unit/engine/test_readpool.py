@@ -6,6 +6,7 @@ import dataclasses
 import os
 import random
 import signal
+import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -256,3 +257,41 @@ def all_settled(futures: list[Future[FileResult]]) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_finish_wakes_the_collector_instead_of_waiting_for_its_poll(
+    vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workers' sockets close as they exit: that, not a timeout, ends the collector.
+    monkeypatch.setattr(readpool, "_POLL_SECONDS", 3600.0)
+    paths = make_tree(tmp_path / "src")
+    writer = vault.chunk_writer(vault.load_index())
+    pool = ReadPool(worker_setup(vault), writer, ProgressCounter(ignore_progress, "b"), 2)
+    read_all(pool, paths)
+    pids = worker_pids(pool)
+    deadline = time.monotonic() + 30
+    while pool._unsealed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # every part stored: the collector is back waiting in select
+    failures: list[BaseException] = []
+
+    def finish() -> None:
+        try:
+            pool.finish()
+        except BaseException as exc:
+            failures.append(exc)
+
+    finishing = threading.Thread(target=finish, daemon=True)
+    finishing.start()
+    finishing.join(timeout=60)
+    stuck = finishing.is_alive()
+    if stuck:
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)  # their sockets close: that frees the collector
+        finishing.join(timeout=60)
+    writer.close()
+    assert not stuck
+    assert failures == []
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
