@@ -8,38 +8,55 @@ from rsvault.sources.files.node import Node, NodeType
 from rsvault.vault.tree import CHUNKS_FIELD, PATH_FIELD
 
 XATTRS_FIELD = "x"
-_SIMPLE = {
-    "mode": "m",
-    "uid": "u",
-    "gid": "g",
-    "mtime_ns": "mt",
-    "atime_ns": "at",
-    "ctime_ns": "ct",
-    "size": "s",
-    "inode": "i",
-    "device": "dv",
-    "nlink": "n",
-    "user": "un",
-    "group": "gn",
-    "link_target": "l",
-    "rdev": "r",
-}
-
-
 _TYPES = {kind.value: kind for kind in NodeType}
 
 
 def node_to_record(node: Node) -> dict[str, Any]:
+    # Field by field rather than a loop over names: a backup runs this for every node it
+    # meets, changed or not. The keys keep their order, so an unchanged tree encodes to the
+    # same bytes (and tree chunks) as before. Zero numbers and absent strings are left out.
     record: dict[str, Any] = {PATH_FIELD: node.path, "t": node.type.value}
-    for attribute, key in _SIMPLE.items():
-        value = getattr(node, attribute)
-        if value not in (None, 0):
-            record[key] = value
+    _put_numbers(record, node)
+    _put_names_and_content(record, node)
+    return record
+
+
+def _put_numbers(record: dict[str, Any], node: Node) -> None:
+    if node.mode:
+        record["m"] = node.mode
+    if node.uid:
+        record["u"] = node.uid
+    if node.gid:
+        record["g"] = node.gid
+    if node.mtime_ns:
+        record["mt"] = node.mtime_ns
+    if node.atime_ns:
+        record["at"] = node.atime_ns
+    if node.ctime_ns:
+        record["ct"] = node.ctime_ns
+    if node.size:
+        record["s"] = node.size
+    if node.inode:
+        record["i"] = node.inode
+    if node.device:
+        record["dv"] = node.device
+    if node.nlink:
+        record["n"] = node.nlink
+
+
+def _put_names_and_content(record: dict[str, Any], node: Node) -> None:
+    if node.user is not None:
+        record["un"] = node.user
+    if node.group is not None:
+        record["gn"] = node.group
+    if node.link_target is not None:
+        record["l"] = node.link_target
+    if node.rdev:
+        record["r"] = node.rdev
     if node.xattrs:
         record[XATTRS_FIELD] = [[name, value] for name, value in sorted(node.xattrs.items())]
     if node.chunks:
         record[CHUNKS_FIELD] = [[cid, length] for cid, length in node.chunks]
-    return record
 
 
 def record_to_node(record: dict[str, Any]) -> Node:

@@ -27,7 +27,7 @@ from rsvault.vault.pack import (
     trailer_size,
 )
 from rsvault.vault.storeerrors import translated
-from rsvault.vault.tree import decode_records, encode_record
+from rsvault.vault.tree import decode_records, record_encoder
 from rsvault.vault.writer import ChunkRef, ChunkWriter
 
 KEYS_PREFIX = "keys/"
@@ -169,9 +169,10 @@ class Vault:
     ) -> list[ChunkRef]:
         avg = self.config.tree_cdc_avg
         cutter = StreamCutter(ContentChunker(avg // 4, avg, avg * 4, self.sealer.cdc_seed))
+        encode = record_encoder()
         refs: list[ChunkRef] = []
         for record in records:
-            refs.extend(writer.store(TREE, piece) for piece in cutter.feed(encode_record(record)))
+            refs.extend(writer.store(TREE, piece) for piece in cutter.feed(encode(record)))
         refs.extend(writer.store(TREE, piece) for piece in cutter.finish())
         return refs
 

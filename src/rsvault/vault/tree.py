@@ -7,7 +7,7 @@ That is enough for check and prune to find every chunk a recovery point depends 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import msgpack
@@ -16,8 +16,10 @@ CHUNKS_FIELD = "c"
 PATH_FIELD = "p"
 
 
-def encode_record(record: dict[str, Any]) -> bytes:
-    return msgpack.packb(record, use_bin_type=True)
+def record_encoder() -> Callable[[dict[str, Any]], bytes]:
+    """What encodes each record of a stream: one packer for them all (`msgpack.packb` makes
+    a new one, and its buffer, per call: a third of its time for the record of a file)."""
+    return msgpack.Packer(use_bin_type=True).pack
 
 
 def decode_records(pieces: Iterable[bytes | memoryview]) -> Iterator[dict[str, Any]]:

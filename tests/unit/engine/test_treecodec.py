@@ -60,3 +60,18 @@ def test_an_unknown_node_type_is_refused() -> None:
 def test_an_outline_says_what_the_whole_node_says(node: Node) -> None:
     outline = record_outline(node_to_record(node))
     assert outline == (node.path, node.type, node.size, node.link_target)
+
+
+def test_a_records_keys_keep_their_order_so_unchanged_trees_encode_the_same() -> None:
+    # Tree chunks of an unchanged tree deduplicate against the previous backup's only if
+    # its records come out byte for byte as they did: the key order is part of the format.
+    record = node_to_record(Node(**EVERY_FIELD))  # type: ignore[arg-type]
+    keys = ["p", "t", "m", "u", "g", "mt", "at", "ct", "s", "i", "dv", "n", "un", "gn", "l", "r"]
+    assert list(record) == [*keys, "x", "c"]
+    assert record["x"] == [[b"system.posix_acl_access", b"\x02\x00"], [b"user.tag", b"blue"]]
+    assert record["c"] == [[b"\x01" * 32, 11], [None, 12], [b"\x02" * 32, 13]]
+
+
+def test_empty_names_are_kept_apart_from_absent_ones() -> None:
+    node = Node(b"f", NodeType.FILE, 0o600, 0, 0, 0, user="", group=None)
+    assert node_to_record(node) == {"p": b"f", "t": "f", "m": 0o600, "n": 1, "un": ""}

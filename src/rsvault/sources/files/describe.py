@@ -22,6 +22,8 @@ _TYPES = {
     stat.S_IFSOCK: NodeType.SOCKET,
 }
 
+_DEVICES = frozenset((NodeType.CHAR_DEVICE, NodeType.BLOCK_DEVICE))
+
 # A file system without xattr support says so with one of these; that is not a problem.
 _NO_XATTR_SUPPORT = {errno.ENOTSUP, errno.EOPNOTSUPP}
 
@@ -35,24 +37,25 @@ def describe(absolute: bytes, st: os.stat_result, owners: OwnerNames) -> Node:
 
     Raises OSError only from readlink, when a symlink vanished after the lstat.
     """
-    kind = node_type(st)
+    kind = _TYPES[stat.S_IFMT(st.st_mode)]
+    # Positional, in Node's field order: the walk describes every entry of every backup.
     return Node(
-        path=absolute[1:],  # b'/home/ana' -> b'home/ana'; the root b'/' -> b''
-        type=kind,
-        mode=stat.S_IMODE(st.st_mode),
-        uid=st.st_uid,
-        gid=st.st_gid,
-        mtime_ns=st.st_mtime_ns,
-        atime_ns=st.st_atime_ns,
-        ctime_ns=st.st_ctime_ns,
-        size=st.st_size if kind is NodeType.FILE else 0,
-        inode=st.st_ino,
-        device=st.st_dev,
-        nlink=st.st_nlink,
-        user=owners.user(st.st_uid),
-        group=owners.group(st.st_gid),
-        link_target=os.readlink(absolute) if kind is NodeType.SYMLINK else None,
-        rdev=st.st_rdev if kind in (NodeType.CHAR_DEVICE, NodeType.BLOCK_DEVICE) else 0,
+        absolute[1:],  # b'/home/ana' -> b'home/ana'; the root b'/' -> b''
+        kind,
+        stat.S_IMODE(st.st_mode),
+        st.st_uid,
+        st.st_gid,
+        st.st_mtime_ns,
+        st.st_atime_ns,
+        st.st_ctime_ns,
+        st.st_size if kind is NodeType.FILE else 0,
+        st.st_ino,
+        st.st_dev,
+        st.st_nlink,
+        owners.user(st.st_uid),
+        owners.group(st.st_gid),
+        os.readlink(absolute) if kind is NodeType.SYMLINK else None,
+        st.st_rdev if kind in _DEVICES else 0,
     )
 
 
