@@ -18,6 +18,17 @@ MIB = 1024 * 1024
 
 
 @dataclass
+class Run:
+    """One timed run of a phase."""
+
+    wall_s: float
+    cpu_s: float
+    peak_rss: int
+    peak_rss_single: int
+    peak_resident: int
+
+
+@dataclass
 class PhaseResult:
     status: str = "skipped"  # ok | failed | skipped
     dataset_bytes: int = 0
@@ -31,6 +42,18 @@ class PhaseResult:
     verified: str | None = None
     note: str = ""
     error: str = ""
+    runs: list[Run] = field(default_factory=list)
+
+    def add_run(self, run: Run) -> None:
+        """Record a timed run. A phase run more than once (the restore) reports the mean of
+        its times and the largest of its peaks."""
+        self.runs.append(run)
+        runs = self.runs
+        self.wall_s = sum(r.wall_s for r in runs) / len(runs)
+        self.cpu_s = sum(r.cpu_s for r in runs) / len(runs)
+        self.peak_rss = max(r.peak_rss for r in runs)
+        self.peak_rss_single = max(r.peak_rss_single for r in runs)
+        self.peak_resident = max(r.peak_resident for r in runs)
 
     @property
     def ok(self) -> bool:

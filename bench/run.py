@@ -2,8 +2,8 @@
 """Benchmark rsvault against restic and borg on one deterministic dataset.
 
 Phases, each timed per tool: full backup, unchanged second backup, backup after changing ~5% of
-the files, full restore of the latest backup (verified against the source; the restored trees are
-deleted once every tool has restored).
+the files, full restore of the latest backup, twice per tool in mirrored order (each verified
+against the source; the restored trees are deleted once every tool has restored).
 Writes docs/benchmarks.md and <work>/results.json. Run with ``make bench``.
 """
 
@@ -23,7 +23,7 @@ import machine
 import report
 import sections
 from measure import Command, disk_usage, drop_caches, prefetch, run_measured
-from results import RunRecord
+from results import Run, RunRecord
 from tools import DEFAULT_RSVAULT, REPO_ROOT, TOOLS, Rsvault, Tool, ToolError, restored_root
 from verify import compare_trees
 
@@ -104,9 +104,7 @@ class Bench:
             return self.fail(tool, phase, str(exc))
         self.prepare_cache(reads)
         m = run_measured(command, self.logs / f"{tool.name}-{phase}", self.timeout_s)
-        result.wall_s, result.cpu_s = m.wall_s, m.cpu_s
-        result.peak_rss, result.peak_rss_single = m.peak_rss, m.peak_rss_single
-        result.peak_resident = m.peak_resident
+        result.add_run(Run(m.wall_s, m.cpu_s, m.peak_rss, m.peak_rss_single, m.peak_resident))
         if not m.ok(command):
             reason = "timed out" if m.timed_out else f"exit {m.returncode}"
             return self.fail(tool, phase, f"{reason}\n{m.stderr_tail}")
@@ -133,9 +131,11 @@ class Bench:
         self.report_phase(tool, phase)
 
     def restore(self, tool: Tool, stats: dataset.TreeStats) -> None:
+        """One restore run of `tool`, into a new directory; the phase's result is the mean of
+        its runs (see `restore_order`)."""
         result = self.record.result(tool.name, "restore")
         result.dataset_bytes = stats.bytes
-        target = tool.restore_dir
+        target = tool.restore_dir / f"run-{len(result.runs) + 1}"
         target.mkdir(parents=True)
         if self.timed(tool, "restore", lambda: tool.restore(target), tool.repo):
             diffs = compare_trees(self.source, restored_root(target, self.source))
@@ -176,9 +176,18 @@ class Bench:
         mutated = mutate()
         for tool in self.tools:
             self.backup(tool, "incremental", mutated)
-        for tool in self.tools:
+        for tool in restore_order(self.tools):
             self.restore(tool, mutated)
         self.remove_restored()
+
+
+def restore_order(tools: list[Tool]) -> list[Tool]:
+    """Each tool restores twice, in mirrored order (a b c c b a). On this machine's file
+    system, creating files costs more while inodes freed in the last minutes remain (see
+    `Bench.remove_restored`), and that cost fades as the phase goes on: in a single pass the
+    order could weigh on the tools' times. Mirrored, every tool's mean run sits at the same
+    point."""
+    return [*tools, *reversed(tools)]
 
 
 def prepare_dataset(record: RunRecord, source: Path) -> None:
