@@ -37,7 +37,7 @@ def describe(absolute: bytes, st: os.stat_result, owners: OwnerNames) -> Node:
 
     Raises OSError only from readlink, when a symlink vanished after the lstat.
     """
-    kind = _TYPES[stat.S_IFMT(st.st_mode)]
+    kind = node_type(st)
     # Positional, in Node's field order: the walk describes every entry of every backup.
     return Node(
         absolute[1:],  # b'/home/ana' -> b'home/ana'; the root b'/' -> b''
