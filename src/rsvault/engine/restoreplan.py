@@ -60,7 +60,10 @@ class Survey:
 def survey(nodes: Iterable[Entry], paths: Sequence[str]) -> Survey:
     """Judge every name the restore would write (RESTORE_UNSAFE_PATH), find every path asked
     for (RESTORE_PATH_NOT_IN_RP), and count the files and bytes to write."""
-    selection, found, result = Selection(paths), set(), Survey()
+    selection = Selection(paths)
+    if not selection.roots:
+        return _survey_everything(nodes)
+    found, result = set(), Survey()
     asked = set(selection.roots)
     for node in nodes:
         if node.path in asked:
@@ -79,6 +82,22 @@ def survey(nodes: Iterable[Entry], paths: Sequence[str]) -> Survey:
     if missing:
         raise RsvaultError(Code.RESTORE_PATH_NOT_IN_RP, path=", ".join(missing))
     return result
+
+
+def _survey_everything(nodes: Iterable[Entry]) -> Survey:
+    """`survey` of a whole recovery point: nothing to find, and every hard link's first name
+    is restored too (no copies). The restore waits for this pass, so it stays this lean."""
+    files = size = 0
+    file_type = NodeType.FILE
+    for node in nodes:
+        path = node.path
+        if not path:  # b"" is "/", the target itself
+            continue
+        check_restore_path(path)
+        if node.type is file_type:
+            files += 1
+            size += node.size
+    return Survey(files, size)
 
 
 def chosen_nodes(nodes: Iterable[Node], paths: Sequence[str], copies: set[bytes]) -> Iterator[Node]:

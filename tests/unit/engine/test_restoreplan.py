@@ -50,6 +50,11 @@ def test_a_whole_restore_counts_files_not_links() -> None:
     assert [n.type for n in chosen if n.path.endswith(b"again")] == [NodeType.HARDLINK] * 2
 
 
+def test_a_whole_restore_is_surveyed_as_a_selection_of_the_root_would_be() -> None:
+    nodes = [*tree(), file(b"d/three", 9), link(b"d/three-again", b"d/three", 9)]
+    assert survey(nodes, []) == survey(nodes, ["/"])
+
+
 def test_a_link_whose_first_name_stays_behind_becomes_a_copy() -> None:
     planned = survey(tree(), ["/c"])
     assert (planned.files, planned.size, planned.copies) == (1, 5, {b"a/one"})

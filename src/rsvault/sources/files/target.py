@@ -16,15 +16,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import itertools
 import os
 import stat
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-
-import blake3
 
 from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.sources.files.node import Node, NodeType
@@ -36,10 +33,7 @@ _UNNAMED_FILE_FLAGS = os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC
 _NO_UNNAMED_FILES = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
 _TEMP_PREFIX = b".rsvault-tmp-"
 _NAME_MAX = 255  # bytes in one name, on every Linux file system worth restoring to
-# Temp names are a keyed hash of a counter. BLAKE3, which the workers load anyway: hashlib
-# would map OpenSSL's libcrypto (3 MiB) into every restore worker for this alone.
-_TEMP_KEY = os.urandom(32)
-_temp_numbers = itertools.count()
+_TEMP_TAG_BYTES = 8  # random bytes in each temp name
 _CACHED_DIRS = 64  # restores go depth-first, so a short LRU holds nearly every hit
 _SPECIAL_TYPES = {
     NodeType.FIFO: stat.S_IFIFO,
@@ -99,7 +93,7 @@ class RestoreTarget:
 
     def check_writable(self) -> None:
         """Raise RESTORE_TARGET_NOT_WRITABLE unless a file can be created in the root."""
-        probe = _temp_name(b"probe")
+        probe = _temp_names([b"probe"])[0]
         try:
             os.close(os.open(probe, _NEW_FILE_FLAGS, 0o600, dir_fd=self._root_fd))
             os.unlink(probe, dir_fd=self._root_fd)
@@ -185,7 +179,7 @@ class RestoreTarget:
         duplicate of the fd). The temp name is removed if the restore fails; call
         `forget_temp_file` once it is committed or discarded."""
         fd, name = self.locate(rel)
-        temp = _temp_name(name)
+        temp = _temp_names([name])[0]
         with self._temps_lock:
             self._temps[temp] = rel
         return fd, name, temp
@@ -199,7 +193,7 @@ class RestoreTarget:
         before: each directory is looked up once, not once per file."""
         fds: list[int] = []
         numbers: dict[bytes, int] = {}  # parent → its number in `fds`
-        reserved: list[tuple[int, bytes, bytes]] = []
+        placed: list[tuple[int, bytes]] = []
         try:
             for rel in rels:
                 parent, _slash, name = check_restore_path(rel).rpartition(b"/")
@@ -207,14 +201,15 @@ class RestoreTarget:
                 if number is None:
                     number = numbers[parent] = len(fds)
                     fds.append(os.dup(self.prepare_parent(rel)))
-                reserved.append((number, name, _temp_name(name)))
+                placed.append((number, name))
         except BaseException:
             for fd in fds:
                 os.close(fd)
             raise
+        temps = _temp_names([name for _number, name in placed])
         with self._temps_lock:
-            self._temps.update(zip((temp for _n, _name, temp in reserved), rels, strict=True))
-        return fds, reserved
+            self._temps.update(zip(temps, rels, strict=True))
+        return fds, [(n, name, temp) for (n, name), temp in zip(placed, temps, strict=True)]
 
     def commit_temp_file(self, rel: bytes, temp_name: bytes) -> None:
         """Atomically put the temp file in place of `rel`, replacing a file, symlink or other
@@ -302,7 +297,7 @@ def _create_replacing(fd: int, name: bytes, create: Callable[[bytes], None]) -> 
         return
     except FileExistsError:
         pass
-    temp = _temp_name(name)
+    temp = _temp_names([name])[0]
     create(temp)
     try:
         os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)  # EISDIR over a directory
@@ -371,13 +366,17 @@ def discard_temp_file(dir_fd: int, temp_name: bytes) -> None:
     _unlink_quietly(temp_name, dir_fd)
 
 
-def _temp_name(name: bytes) -> bytes:
-    # Unguessable, so nobody can plant the name first, and without a system call per file:
-    # os.urandom gives up the interpreter lock, and waiting to get it back was most of the
-    # planning thread's time in a restore of many small files.
-    tag = blake3.blake3(next(_temp_numbers).to_bytes(8, "little"), key=_TEMP_KEY).digest(8)
-    prefix = _TEMP_PREFIX + tag.hex().encode() + b"-"
-    return prefix + name[: _NAME_MAX - len(prefix)]
+def _temp_names(names: Sequence[bytes]) -> list[bytes]:
+    """A temp name beside each of `names`: unguessable, so nobody can plant one first. One
+    call for many files, because `os.urandom` gives up the interpreter lock and getting it
+    back, once per file, was most of the planning thread's time in a restore of small files."""
+    tags = os.urandom(_TEMP_TAG_BYTES * len(names)).hex().encode()
+    width = 2 * _TEMP_TAG_BYTES
+    temps = []
+    for at, name in enumerate(names):
+        prefix = _TEMP_PREFIX + tags[at * width : (at + 1) * width] + b"-"
+        temps.append(prefix + name[: _NAME_MAX - len(prefix)])
+    return temps
 
 
 def _check_final_name(name: bytes) -> None:
