@@ -93,7 +93,7 @@ class RestoreTarget:
 
     def check_writable(self) -> None:
         """Raise RESTORE_TARGET_NOT_WRITABLE unless a file can be created in the root."""
-        probe = _temp_names([b"probe"])[0]
+        probe = _temp_name(b"probe")
         try:
             os.close(os.open(probe, _NEW_FILE_FLAGS, 0o600, dir_fd=self._root_fd))
             os.unlink(probe, dir_fd=self._root_fd)
@@ -179,7 +179,7 @@ class RestoreTarget:
         duplicate of the fd). The temp name is removed if the restore fails; call
         `forget_temp_file` once it is committed or discarded."""
         fd, name = self.locate(rel)
-        temp = _temp_names([name])[0]
+        temp = _temp_name(name)
         with self._temps_lock:
             self._temps[temp] = rel
         return fd, name, temp
@@ -297,7 +297,7 @@ def _create_replacing(fd: int, name: bytes, create: Callable[[bytes], None]) -> 
         return
     except FileExistsError:
         pass
-    temp = _temp_names([name])[0]
+    temp = _temp_name(name)
     create(temp)
     try:
         os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)  # EISDIR over a directory
@@ -364,6 +364,10 @@ def commit_temp_file(dir_fd: int, temp_name: bytes, name: bytes) -> None:
 def discard_temp_file(dir_fd: int, temp_name: bytes) -> None:
     _check_temp_name(temp_name)
     _unlink_quietly(temp_name, dir_fd)
+
+
+def _temp_name(name: bytes) -> bytes:
+    return _temp_names([name])[0]
 
 
 def _temp_names(names: Sequence[bytes]) -> list[bytes]:
