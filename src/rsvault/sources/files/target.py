@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from rsvault.core.linkfd import link_descriptor
 from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.sources.files.node import Node, NodeType
 
@@ -334,12 +335,12 @@ def commit_unnamed_file(dir_fd: int, fd: int, temp_name: bytes, name: bytes) -> 
     the file is linked as `temp_name` and renamed over it, as `commit_temp_file` does."""
     _check_final_name(name)
     try:
-        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+        link_descriptor(fd, dir_fd, name)
         return
     except FileExistsError:
         pass
     _check_temp_name(temp_name)
-    os.link(f"/proc/self/fd/{fd}", temp_name, dst_dir_fd=dir_fd, follow_symlinks=True)
+    link_descriptor(fd, dir_fd, temp_name)
     commit_temp_file(dir_fd, temp_name, name)
 
 
