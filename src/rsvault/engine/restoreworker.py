@@ -49,6 +49,7 @@ from typing import Any
 
 from rsvault.core.limits import raise_open_files_limit
 from rsvault.engine import wire
+from rsvault.engine.directwrite import DirectWrites, pwrite_all
 from rsvault.errors import Code, JobWarning, RsvaultError
 from rsvault.sources.files.metadata import apply_metadata
 from rsvault.sources.files.node import Node, NodeType
@@ -97,25 +98,36 @@ class WorkerSetup:
 class BatchWriter:
     """One batch's targets in this process. It owns every descriptor it is given."""
 
-    def __init__(self, files: list[FileSpec], dirs: list[int], fds: list[int]) -> None:
+    def __init__(
+        self, files: list[FileSpec], dirs: list[int], fds: list[int], directs: DirectWrites
+    ) -> None:
         self._dirs = dirs
         self._files = files
         self._targets = list(fds)
         self._first_file = len(fds)
+        self._directs = directs
+        self._direct: dict[int, int] = {}  # target number → its descriptor for direct writes
         self._failures: dict[int, Why] = {}  # target number → why
         self._named: set[int] = set()  # file numbers created under their temp name
         try:
-            for number, (dir_no, temp, _name, size, zeros_at_end, _meta) in enumerate(files):
-                fd = create_unnamed_file(dirs[dir_no])
-                if fd is None:
-                    fd = create_temp_file(dirs[dir_no], temp)
-                    self._named.add(number)
-                self._targets.append(fd)
-                if zeros_at_end:  # all-zero chunks are never written: holes stay holes
-                    os.ftruncate(fd, size)
+            for number, spec in enumerate(files):
+                self._create(number, spec)
         except BaseException:
             self.close()
             raise
+
+    def _create(self, number: int, spec: FileSpec) -> None:
+        dir_no, temp, _name, size, zeros_at_end, _meta = spec
+        fd = create_unnamed_file(self._dirs[dir_no])
+        if fd is None:
+            fd = create_temp_file(self._dirs[dir_no], temp)
+            self._named.add(number)
+        self._targets.append(fd)
+        direct = self._directs.open(fd, size)  # and the file has its size
+        if direct is not None:
+            self._direct[len(self._targets) - 1] = direct
+        elif zeros_at_end:  # all-zero chunks are never written: holes stay holes
+            os.ftruncate(fd, size)
 
     def write(
         self,
@@ -140,16 +152,25 @@ class BatchWriter:
                         failed.append((target, why))
                 continue
             for target, at in destinations:
-                pwrite_all(self._targets[target], plain, at)
+                direct = self._direct.get(target)
+                if direct is None:
+                    pwrite_all(self._targets[target], plain, at)
+                else:
+                    self._directs.write(self._targets[target], direct, plain, at)
                 written += len(plain)
         return written, failed
 
     def finish(self, numbers: Sequence[int]) -> list[Finished]:
+        if any(self._first_file + number in self._direct for number in numbers):
+            self._directs.flush()  # their last bytes may still be on the way
         return [self._finish_file(number) for number in numbers]
 
     def _finish_file(self, number: int) -> Finished:
         target = self._first_file + number
         fd, self._targets[target] = self._targets[target], -1
+        direct = self._direct.pop(target, None)
+        if direct is not None:
+            os.close(direct)
         dir_no, temp, name, _size, _zeros_at_end, meta = self._files[number]
         named = number in self._named
         why = self._failures.get(target)
@@ -170,10 +191,11 @@ class BatchWriter:
 
     def close(self) -> None:
         """Close every descriptor left; unfinished files stay for the parent to remove."""
-        for fd in [*self._targets, *self._dirs]:
+        self._directs.drain()  # no write may still be on its way to a descriptor closed here
+        for fd in [*self._direct.values(), *self._targets, *self._dirs]:
             if fd >= 0:
                 os.close(fd)
-        self._targets, self._dirs = [], []
+        self._direct, self._targets, self._dirs = {}, [], []
 
 
 def _ends_in_zeros(node: Node) -> bool:
@@ -199,6 +221,7 @@ class Server:
 
     def __init__(self, setup: WorkerSetup) -> None:
         self._sealer = Sealer(setup.keys)
+        self._directs = DirectWrites()
         self._store = setup.store_location
         self._batches: dict[int, BatchWriter] = {}
 
@@ -221,7 +244,9 @@ class Server:
         *,
         fds: list[int],
     ) -> tuple[Any, ...]:
-        batch = self._batches[batch_id] = BatchWriter(files, fds[:dir_count], fds[dir_count:])
+        batch = self._batches[batch_id] = BatchWriter(
+            files, fds[:dir_count], fds[dir_count:], self._directs
+        )
         return ("done", 0, batch.finish(empty), [])
 
     def _write(
@@ -269,13 +294,7 @@ class Server:
         for batch in self._batches.values():
             batch.close()
         self._batches.clear()
-
-
-def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        count = os.pwrite(fd, view, offset)
-        view, offset = view[count:], offset + count
+        self._directs.close()
 
 
 def pread_upto(fd: int, length: int, offset: int) -> bytes:
