@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 ALIGN = 4096  # a multiple of every logical block size, and the page size
 MIN_SIZE = 64 << 10  # a smaller file is mostly partial blocks: direct writes do not pay
 _STAGE = 1 << 20  # one aligned buffer: one direct write at most
-_DEPTH = 6  # writes in flight, each holding a buffer or a chunk: the disk never waits
+_DEPTH = 4  # writes in flight: the disk never waits, and a worker holds 4 MiB at most
 # Errors that mean "no direct writes here" (not a fault of the file or the disk)
 _NOT_SUPPORTED = {errno.EINVAL, errno.EOPNOTSUPP, errno.ENOENT, errno.ENOTDIR, errno.EACCES}
 
@@ -66,12 +66,13 @@ class DirectWrites:
         view = memoryview(data)
         start = min(-offset % ALIGN, len(view))  # bytes up to the first block boundary
         end = start + (len(view) - start) // ALIGN * ALIGN
+        # the partial blocks travel as copies: a view would keep the whole chunk alive
         if start:
-            self._send(fd, None, view[:start], offset)
+            self._send(fd, None, view[:start].tobytes(), offset)
         for at in range(start, end, _STAGE):
             self._send(fd, direct, view[at : min(at + _STAGE, end)], offset + at)
         if end < len(view):
-            self._send(fd, None, view[end:], offset + end)
+            self._send(fd, None, view[end:].tobytes(), offset + end)
 
     def flush(self) -> None:
         """Wait for every write in flight; the first that failed raises its error."""
@@ -92,18 +93,21 @@ class DirectWrites:
             self._writer = None
         self._spare.clear()  # unmapped once the last view of them is gone
 
-    def _send(self, fd: int, direct: int | None, piece: memoryview, offset: int) -> None:
+    def _send(self, fd: int, direct: int | None, piece: bytes | memoryview, offset: int) -> None:
         """Hand one write to the thread: through `direct` from an aligned copy of `piece`, or
-        through `fd` from `piece` itself."""
+        through `fd`."""
         if len(self._in_flight) >= _DEPTH:
             self._settle_oldest()
         stage = None
         if direct is not None and not self._refused:
             stage = self._spare.pop() if self._spare else mmap.mmap(-1, _STAGE)  # page-aligned
             stage[: len(piece)] = piece
+            piece = memoryview(stage)[: len(piece)]  # the chunk need not stay alive
+        else:
+            direct = None
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="direct-write")
-        future = self._writer.submit(self._write, fd, direct, stage, piece, offset)
+        future = self._writer.submit(self._write, fd, direct, piece, offset)
         self._in_flight.append((future, stage))
 
     def _settle_oldest(self) -> None:
@@ -112,27 +116,25 @@ class DirectWrites:
             self._spare.append(stage)
         future.result()
 
-    def _write(
-        self, fd: int, direct: int | None, stage: mmap.mmap | None, piece: memoryview, at: int
-    ) -> None:
-        """(On the thread.) Write the staged copy of `piece` at `at` directly, or `piece`
-        through `fd`: where there is no copy, or the file system refuses (and from then on,
-        every write goes through `fd`)."""
-        if stage is None or direct is None or self._refused:
+    def _write(self, fd: int, direct: int | None, piece: bytes | memoryview, at: int) -> None:
+        """(On the thread.) Write `piece` at `at`: through `direct` when given (`piece` is
+        then aligned), else, or where the file system refuses (and from then on, for every
+        write), through `fd`."""
+        if direct is None or self._refused:
             pwrite_all(fd, piece, at)
             return
-        staged = memoryview(stage)[: len(piece)]
+        view = memoryview(piece)
         try:
-            while staged:
-                count = os.pwrite(direct, staged, at)
+            while view:
+                count = os.pwrite(direct, view, at)
                 if count % ALIGN:  # a short write that cannot go on directly
                     raise OSError(errno.EINVAL, "unaligned short direct write")
-                staged, at = staged[count:], at + count
+                view, at = view[count:], at + count
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
             self._refused = True
-            pwrite_all(fd, staged, at)
+            pwrite_all(fd, view, at)
 
 
 def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
