@@ -14,6 +14,7 @@ a pack each, and after each job the files whose last chunk it held are finished:
 then their name, or nothing if one of their chunks did not verify. A file is created without
 a name (O_TMPFILE) and linked under its own name once finished; where the name is taken, or
 the file system cannot make unnamed files, it goes through its temp name and a rename.
+Files of 64 KiB and more are written past the page cache (see `directwrite`).
 
 Messages over one socket pair (see `wire`):
 
