@@ -55,7 +55,11 @@ class DirectWrites:
                 raise
             self._refused = True
             return None
-        os.ftruncate(fd, size)
+        try:
+            os.ftruncate(fd, size)
+        except BaseException:
+            os.close(direct)
+            raise
         return direct
 
     def write(self, fd: int, direct: int, data: bytes | memoryview, offset: int) -> None:

@@ -346,8 +346,8 @@ def commit_unnamed_file(dir_fd: int, fd: int, temp_name: bytes, name: bytes) -> 
 
 @functools.cache
 def _can_link_unnamed() -> bool:
-    # Linking an unnamed file needs /proc/self/fd (or CAP_DAC_READ_SEARCH and AT_EMPTY_PATH,
-    # which os.link cannot pass).
+    # Where the kernel refuses linkat by descriptor (`core.linkfd`), an unnamed file can only
+    # be linked through /proc/self/fd.
     return hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 
 
