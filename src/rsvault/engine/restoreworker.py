@@ -118,10 +118,11 @@ class BatchWriter:
             raise
 
     def _create(self, number: int, spec: FileSpec) -> None:
-        dir_no, temp, _name, size, zeros_at_end, _meta = spec
-        fd = create_unnamed_file(self._dirs[dir_no])
+        dir_no, temp, _name, size, zeros_at_end, meta = spec
+        mode = meta[1]
+        fd = create_unnamed_file(self._dirs[dir_no], mode)
         if fd is None:
-            fd = create_temp_file(self._dirs[dir_no], temp)
+            fd = create_temp_file(self._dirs[dir_no], temp, mode)
             self._named.add(number)
         self._targets.append(fd)
         direct = self._directs.open(fd, size)  # and the file has its size

@@ -159,12 +159,12 @@ def test_where_unnamed_files_cannot_be_made_files_go_through_temp_names(
     store: FaultyStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(restorewriter, "IN_PROCESS_BYTES", 1 << 40)  # this process's thread
-    monkeypatch.setattr(restoreworker, "create_unnamed_file", lambda dir_fd: None)
+    monkeypatch.setattr(restoreworker, "create_unnamed_file", lambda dir_fd, mode: None)
     named: list[bytes] = []
 
-    def create_named(dir_fd: int, temp: bytes) -> int:
+    def create_named(dir_fd: int, temp: bytes, mode: int) -> int:
         named.append(temp)
-        return create_temp_file(dir_fd, temp)
+        return create_temp_file(dir_fd, temp, mode)
 
     monkeypatch.setattr(restoreworker, "create_temp_file", create_named)
     source = tmp_path / "src"

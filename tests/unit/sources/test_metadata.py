@@ -156,3 +156,50 @@ def test_owner_is_left_alone_unless_asked(base: Path) -> None:
     assert apply_metadata(os.fsencode(target), node, restore_owner=False) == []
     st = os.lstat(target)
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o640)
+
+
+def test_a_descriptor_with_owner_and_mode_already_right_gets_only_its_times(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = base / "f"
+    target.write_bytes(b"")
+    target.chmod(0o644)
+    node = Node(b"f", NodeType.FILE, 0o100644, 0, 0, MTIME_NS, ATIME_NS)
+    changed: list[str] = []
+    monkeypatch.setattr(os, "chown", lambda *a, **k: changed.append("owner"))
+    monkeypatch.setattr(os, "chmod", lambda *a, **k: changed.append("mode"))
+    fd = os.open(target, os.O_WRONLY)
+    try:
+        assert apply_metadata(fd, node) == []
+    finally:
+        os.close(fd)
+    assert changed == []
+    assert os.lstat(target).st_mtime_ns == MTIME_NS
+
+
+def test_a_descriptor_keeps_its_set_uid_bit_through_a_needed_chown(base: Path) -> None:
+    # chown clears set-id bits even as root: the mode, equal before it, is set again after
+    target = base / "f"
+    target.write_bytes(b"")
+    target.chmod(0o4755)
+    node = Node(b"f", NodeType.FILE, 0o104755, 1234, 5678, MTIME_NS, ATIME_NS)
+    fd = os.open(target, os.O_WRONLY)
+    try:
+        assert apply_metadata(fd, node) == []
+    finally:
+        os.close(fd)
+    st = os.lstat(target)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 5678, 0o4755)
+
+
+def test_a_descriptor_with_another_mode_is_changed(base: Path) -> None:
+    target = base / "f"
+    target.write_bytes(b"")
+    target.chmod(0o600)
+    node = Node(b"f", NodeType.FILE, 0o100444, 0, 0, MTIME_NS, ATIME_NS)
+    fd = os.open(target, os.O_WRONLY)
+    try:
+        assert apply_metadata(fd, node) == []
+    finally:
+        os.close(fd)
+    assert stat.S_IMODE(os.lstat(target).st_mode) == 0o444

@@ -17,6 +17,7 @@ from rsvault.sources.files.target import (
     commit_unnamed_file,
     create_temp_file,
     create_unnamed_file,
+    creation_mode,
 )
 
 UNSAFE = [b"../x", b"a/../../x", b"/etc/passwd", b"a//b", b"a/./b", b"", b"a\x00b", b"a/", b"."]
@@ -392,3 +393,28 @@ def test_one_unsafe_name_refuses_the_whole_reservation(target: RestoreTarget, ba
     assert caught.value.code is Code.RESTORE_UNSAFE_PATH
     with pytest.raises(RsvaultError):
         target.forget_temp_files([b"not-a-temp-name"])
+
+
+@pytest.mark.parametrize(
+    ("final", "created"),
+    [(0o644, 0o644), (0o755, 0o755), (0o444, 0o644), (0o666, 0o644), (0o4777, 0o755), (0, 0o200)],
+)
+def test_files_are_created_with_no_more_than_their_final_mode_allows(
+    target: RestoreTarget, final: int, created: int
+) -> None:
+    # never writable by others, never set-id before the contents are verified; the owner
+    # can always write (the direct-write descriptor is opened by path)
+    assert creation_mode(final) == created
+    dir_fd, _name, temp = target.reserve_temp_file(b"dir/f")
+    umask = os.umask(0)
+    try:
+        unnamed = create_unnamed_file(dir_fd, final)
+        named = create_temp_file(dir_fd, temp, final)
+    finally:
+        os.umask(umask)
+    assert unnamed is not None
+    for fd in (unnamed, named):
+        try:
+            assert stat.S_IMODE(os.fstat(fd).st_mode) == created
+        finally:
+            os.close(fd)

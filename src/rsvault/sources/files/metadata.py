@@ -11,6 +11,7 @@ Metadata problems are returned as warnings: the data is restored, a detail is mi
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -29,7 +30,9 @@ def apply_metadata(
     """Set owner, xattrs, mode and times of `path` (relative to `dir_fd` if given) from `node`.
 
     `path` may instead be a descriptor open on the entry itself (a file just written), which
-    spares the kernel a lookup of its name for every step.
+    spares the kernel a lookup of its name for every step. Its owner and mode are then only
+    set where they differ: most restored files were created with both already right, and
+    each change costs the file system an inode update.
 
     Owners are restored by numeric id (as restic does by default), and only when
     `restore_owner`, which defaults to running as root. A directory's times should be
@@ -53,15 +56,29 @@ def _steps(
     path: bytes | int, node: Node, dir_fd: int | None, restore_owner: bool
 ) -> list[tuple[str, Callable[[], None]]]:
     steps: list[tuple[str, Callable[[], None]]] = []
-    if restore_owner:
+    owner_set, mode_set = _already_set(path, node) if isinstance(path, int) else (False, False)
+    chown = restore_owner and not owner_set
+    if chown:
         steps.append(("owner", partial(_chown, path, node.uid, node.gid, dir_fd)))
     for name, value in node.xattrs.items():
         what = "xattr " + name.decode("utf-8", "backslashreplace")
         steps.append((what, partial(_setxattr, path, name, value, dir_fd)))
-    if node.type is not NodeType.SYMLINK:  # Linux symlinks have no mode of their own
+    # A chown clears set-id bits, and an xattr (an ACL) can change the mode: after either,
+    # the mode is set whatever it was. Linux symlinks have no mode of their own.
+    if node.type is not NodeType.SYMLINK and (chown or node.xattrs or not mode_set):
         steps.append(("mode", partial(_chmod, path, node.mode, dir_fd)))
     steps.append(("times", partial(_utime, path, node.atime_ns, node.mtime_ns, dir_fd)))
     return steps
+
+
+def _already_set(fd: int, node: Node) -> tuple[bool, bool]:
+    """Whether the entry open as `fd` already has `node`'s owner, and its mode."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False, False  # every step is tried, and warns on its own
+    owner = st.st_uid == node.uid and st.st_gid == node.gid
+    return owner, stat.S_IMODE(st.st_mode) == stat.S_IMODE(node.mode)
 
 
 def _chown(path: bytes | int, uid: int, gid: int, dir_fd: int | None) -> None:

@@ -29,6 +29,7 @@ from rsvault.sources.files.node import Node, NodeType
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATION_MODE_MASK = 0o755
 _UNNAMED_FILE_FLAGS = os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC
 # what open(O_TMPFILE) fails with where a file system cannot make unnamed files
 _NO_UNNAMED_FILES = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
@@ -308,22 +309,24 @@ def _create_replacing(fd: int, name: bytes, create: Callable[[bytes], None]) -> 
         _unlink_quietly(temp, fd)
 
 
-def create_temp_file(dir_fd: int, temp_name: bytes) -> int:
-    """Create the temp file `temp_name` (from `reserve_temp_file`) in `dir_fd`, for writing."""
+def create_temp_file(dir_fd: int, temp_name: bytes, mode: int = 0o600) -> int:
+    """Create the temp file `temp_name` (from `reserve_temp_file`) in `dir_fd`, for writing,
+    with the permissions `mode` allows (see `creation_mode`)."""
     _check_temp_name(temp_name)
-    return os.open(temp_name, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
+    return os.open(temp_name, _NEW_FILE_FLAGS, creation_mode(mode), dir_fd=dir_fd)
 
 
-def create_unnamed_file(dir_fd: int) -> int | None:
+def create_unnamed_file(dir_fd: int, mode: int = 0o600) -> int | None:
     """A new file in `dir_fd` that has no name until `commit_unnamed_file` gives it one, for
-    writing; None where the file system (or a missing /proc) does not allow that.
+    writing, with the permissions `mode` allows (see `creation_mode`); None where the file
+    system (or a missing /proc) does not allow that.
 
     Cheaper than a temp name and a rename, and a restore killed halfway leaves nothing
     behind: the kernel frees a file that never got a name."""
     if not _can_link_unnamed():
         return None
     try:
-        return os.open(b".", _UNNAMED_FILE_FLAGS, 0o600, dir_fd=dir_fd)
+        return os.open(b".", _UNNAMED_FILE_FLAGS, creation_mode(mode), dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in _NO_UNNAMED_FILES:
             return None
@@ -342,6 +345,14 @@ def commit_unnamed_file(dir_fd: int, fd: int, temp_name: bytes, name: bytes) -> 
     _check_temp_name(temp_name)
     link_descriptor(fd, dir_fd, temp_name)
     commit_temp_file(dir_fd, temp_name, name)
+
+
+def creation_mode(mode: int) -> int:
+    """The permissions a restored file is created with, given its final `mode`: what that
+    mode allows, but never writable by anyone except its owner, and never set-id, since its
+    contents are not verified yet. The owner may write it (its direct-write descriptor is
+    opened by path). Most files then need no chmod once written."""
+    return mode & _CREATION_MODE_MASK | stat.S_IWUSR
 
 
 @functools.cache
