@@ -158,48 +158,43 @@ def test_owner_is_left_alone_unless_asked(base: Path) -> None:
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o640)
 
 
-def test_a_descriptor_with_owner_and_mode_already_right_gets_only_its_times(
-    base: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = base / "f"
-    target.write_bytes(b"")
-    target.chmod(0o644)
-    node = Node(b"f", NodeType.FILE, 0o100644, 0, 0, MTIME_NS, ATIME_NS)
-    changed: list[str] = []
-    monkeypatch.setattr(os, "chown", lambda *a, **k: changed.append("owner"))
-    monkeypatch.setattr(os, "chmod", lambda *a, **k: changed.append("mode"))
-    fd = os.open(target, os.O_WRONLY)
+def new_file(base: Path, mode: int) -> Path:
+    path = base / "f"
+    path.write_bytes(b"")
+    path.chmod(mode)
+    return path
+
+
+def apply_through_descriptor(path: Path, node: Node) -> None:
+    fd = os.open(path, os.O_WRONLY)
     try:
         assert apply_metadata(fd, node) == []
     finally:
         os.close(fd)
+
+
+def test_a_descriptor_with_owner_and_mode_already_right_gets_only_its_times(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = new_file(base, 0o644)
+    changed: list[str] = []
+    monkeypatch.setattr(os, "chown", lambda *a, **k: changed.append("owner"))
+    monkeypatch.setattr(os, "chmod", lambda *a, **k: changed.append("mode"))
+    apply_through_descriptor(path, Node(b"f", NodeType.FILE, 0o100644, 0, 0, MTIME_NS, ATIME_NS))
     assert changed == []
-    assert os.lstat(target).st_mtime_ns == MTIME_NS
+    assert os.lstat(path).st_mtime_ns == MTIME_NS
 
 
 def test_a_descriptor_keeps_its_set_uid_bit_through_a_needed_chown(base: Path) -> None:
     # chown clears set-id bits even as root: the mode, equal before it, is set again after
-    target = base / "f"
-    target.write_bytes(b"")
-    target.chmod(0o4755)
+    path = new_file(base, 0o4755)
     node = Node(b"f", NodeType.FILE, 0o104755, 1234, 5678, MTIME_NS, ATIME_NS)
-    fd = os.open(target, os.O_WRONLY)
-    try:
-        assert apply_metadata(fd, node) == []
-    finally:
-        os.close(fd)
-    st = os.lstat(target)
+    apply_through_descriptor(path, node)
+    st = os.lstat(path)
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 5678, 0o4755)
 
 
 def test_a_descriptor_with_another_mode_is_changed(base: Path) -> None:
-    target = base / "f"
-    target.write_bytes(b"")
-    target.chmod(0o600)
-    node = Node(b"f", NodeType.FILE, 0o100444, 0, 0, MTIME_NS, ATIME_NS)
-    fd = os.open(target, os.O_WRONLY)
-    try:
-        assert apply_metadata(fd, node) == []
-    finally:
-        os.close(fd)
-    assert stat.S_IMODE(os.lstat(target).st_mode) == 0o444
+    path = new_file(base, 0o600)
+    apply_through_descriptor(path, Node(b"f", NodeType.FILE, 0o100444, 0, 0, MTIME_NS, ATIME_NS))
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o444
