@@ -10,11 +10,10 @@ comes back to the caller's thread as outcomes from `submit` and `wait`. The call
 only plans and keeps the books, so the workers never wait for it.
 
 When the store keeps packs as local files, the feeder lends the worker a descriptor on the
-pack; the worker reads the span itself. Otherwise the feeder reads the span and sends its
-bytes. Lending spares two copies of every byte through the socket and this process's share of
-the reading, which on a two-core machine is time taken from the workers. Lent spans are read
-ahead from the moment their batch is submitted (`_ReadAhead`), not one message ahead: a
-restore of large files otherwise has its workers wait for the disk while the cores idle.
+pack and asks the kernel to read the span ahead; the worker reads it itself. Otherwise the
+feeder reads the span and sends its bytes. Lending spares two copies of every byte through
+the socket and this process's share of the reading, which on a two-core machine is time
+taken from the workers.
 
 A small restore runs the very same code in a thread of this process (`in_process`):
 starting interpreters would take longer than the restore itself. A pool made with `threads`
@@ -26,7 +25,6 @@ would add an interpreter's memory (some 38 MiB) for nothing.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import subprocess
@@ -35,7 +33,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from rsvault.core.openfiles import OpenFiles
 from rsvault.engine import wire
@@ -62,8 +60,6 @@ MESSAGE_BYTES = SPAN_MAX  # of spans in one message (a longer span goes alone)
 MESSAGE_SPANS = 32  # at most, and as many descriptors (wire.MAX_FDS is the hard limit)
 PACK_FILES_OPEN = 16  # per feeder: a batch reads a few packs, most of them more than once
 BATCHES_PER_WORKER = 3  # planned ahead, so a worker never waits for this process's thread
-
-_Item = TypeVar("_Item")
 
 
 @dataclass
@@ -246,7 +242,6 @@ class WritePool:
         self._owner: dict[int, _Channel] = {}  # batch id → the channel doing it
         self._next_batch = 0
         self._stopping = threading.Event()
-        self._read_ahead: _ReadAhead | None = None
 
     def __enter__(self) -> WritePool:
         return self
@@ -276,8 +271,6 @@ class WritePool:
         batch_id, self._next_batch = self._next_batch, self._next_batch + 1
         self._owner[batch_id] = channel
         channel.batches += 1
-        if self._read_ahead is not None:
-            self._read_ahead.add(batch)
         channel.work.put(("batch", batch_id, batch))
         for index in range(len(batch.messages)):
             channel.work.put(("write", batch_id, batch, index))
@@ -320,8 +313,6 @@ class WritePool:
         ]
         for feeder in self._feeders:
             feeder.start()
-        if self._vault.lends_pack_files:
-            self._read_ahead = _ReadAhead(self._vault)
 
     # feeder threads
 
@@ -417,9 +408,6 @@ class WritePool:
             channel.work.put(None)
         for feeder in self._feeders:
             feeder.join()
-        if self._read_ahead is not None:
-            self._read_ahead.close(discard=kill)
-            self._read_ahead = None
         for channel in self._channels:
             channel.ask_to_stop(kill=kill)
         for channel in self._channels:
@@ -428,7 +416,7 @@ class WritePool:
 
 
 class _PackFiles:
-    """One thread's descriptors on pack files, the most recently used kept open."""
+    """One feeder's descriptors on pack files, the most recently used kept open."""
 
     def __init__(self, vault: Vault) -> None:
         self._vault = vault
@@ -438,54 +426,16 @@ class _PackFiles:
         self._lends = vault.lends_pack_files
 
     def lend(self, job: SpanJob) -> int | None:
-        """A duplicate descriptor on `job`'s pack for a worker (its span is being read ahead,
-        see `_ReadAhead`); None when the store does not keep packs as files."""
+        """A duplicate descriptor on `job`'s pack for a worker, the span already being read
+        ahead; None when the store does not keep packs as files."""
         if not self._lends:
             return None
-        return os.dup(self.descriptor(job.pack_id))
-
-    def descriptor(self, pack_id: str) -> int:
-        """This object's own descriptor on the pack's file (only where packs are files)."""
-        return self._open.get(pack_id, lambda: self._vault.open_pack(pack_id))
+        fd = self._open.get(job.pack_id, lambda: self._vault.open_pack(job.pack_id))
+        os.posix_fadvise(fd, job.start, job.end - job.start, os.POSIX_FADV_WILLNEED)
+        return os.dup(fd)
 
     def close(self) -> None:
         self._open.close()
-
-
-class _ReadAhead:
-    """A thread that asks the kernel to read each submitted batch's spans into the page
-    cache, so a worker finds them there. Submitting runs up to BATCHES_PER_WORKER batches a
-    worker ahead of the writing: deep enough to keep the disk busy while the workers
-    decrypt, and bounded, so the pages are not evicted before they are read. Only a hint: a
-    pack that cannot be opened is skipped here, and its feeder reports it."""
-
-    def __init__(self, vault: Vault) -> None:
-        self._packs = _PackFiles(vault)
-        self._batches: queue.Queue[WriteBatch | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="read-ahead", daemon=True)
-        self._thread.start()
-
-    def add(self, batch: WriteBatch) -> None:
-        self._batches.put(batch)
-
-    def close(self, *, discard: bool) -> None:
-        """Stop once the batches added are advised, or at once with `discard`."""
-        if discard:
-            _drain(self._batches)
-        self._batches.put(None)
-        self._thread.join()
-        self._packs.close()
-
-    def _run(self) -> None:
-        while (batch := self._batches.get()) is not None:
-            for jobs in batch.messages:
-                for job in jobs:
-                    self._advise(job)
-
-    def _advise(self, job: SpanJob) -> None:
-        with contextlib.suppress(OSError, RsvaultError):
-            fd = self._packs.descriptor(job.pack_id)
-            os.posix_fadvise(fd, job.start, job.end - job.start, os.POSIX_FADV_WILLNEED)
 
 
 def _blobs(job: SpanJob) -> list[SpanBlob]:
@@ -505,7 +455,7 @@ def error_of(why: Why) -> RsvaultError:
     return RsvaultError(Code(code), **params)
 
 
-def _drain(work: queue.Queue[_Item]) -> None:
+def _drain(work: queue.Queue[tuple[Any, ...] | None]) -> None:
     try:
         while True:
             work.get_nowait()

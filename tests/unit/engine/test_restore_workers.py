@@ -3,13 +3,10 @@ verify, write and finish files exactly as the restore promises."""
 
 from __future__ import annotations
 
-import ctypes
-import mmap
 import os
 import random
 import signal
 import stat
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +28,6 @@ from rsvault.vault.pack import pack_name
 from rsvault.vault.repository import Vault
 
 MiB = 1 << 20
-LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 @pytest.fixture(params=["processes", "in-process"])
@@ -377,57 +373,3 @@ def test_a_pool_of_threads_writes_verified_chunks_without_worker_processes(
         written += outcome.written
     assert written == sum(map(len, chunks))
     assert target.read_bytes() == b"".join(chunks)
-
-
-def in_page_cache(fd: int, start: int, end: int) -> bool:
-    """Whether every page of the span is in the page cache (asked with mincore(2), which,
-    unlike a read, never brings a page in)."""
-    page = mmap.PAGESIZE
-    first = start // page * page
-    mapped = mmap.mmap(fd, end - first, access=mmap.ACCESS_COPY, offset=first)
-    try:
-        pages = (end - first + page - 1) // page
-        vector = (ctypes.c_ubyte * pages)()
-        address = ctypes.c_char.from_buffer(mapped)
-        try:
-            if LIBC.mincore(ctypes.byref(address), end - first, vector) != 0:
-                raise OSError(ctypes.get_errno(), "mincore failed")
-        finally:
-            del address  # the mapping cannot close while a view of it exists
-        return all(v & 1 for v in vector)
-    finally:
-        mapped.close()
-
-
-def test_a_submitted_batch_is_read_ahead_from_its_pack_files(tmp_path: Path) -> None:
-    vault = new_vault(LocalStore(tmp_path / "vault"))
-    rng = random.Random(8)
-    writer = vault.disk_chunk_writer(vault.load_index())
-    refs = [writer.store(b"D", rng.randbytes(MiB)) for _ in range(6)]
-    writer.flush()
-    writer.close()
-    index = vault.load_readable_index()
-    plan = restorepool.SpanPlan()
-    for number, (chunk_id, _length) in enumerate(refs):
-        location = index.get(chunk_id) if chunk_id is not None else None
-        assert location is not None
-        plan.add(location, 0, number * MiB)
-    batch = plan.batch([], [], [])
-    spans = [job for jobs in batch.messages for job in jobs]
-    packs = {job.pack_id: vault.open_pack(job.pack_id) for job in spans}
-    try:
-        for fd in packs.values():
-            os.fsync(fd)  # clean pages can be dropped
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        if any(in_page_cache(packs[j.pack_id], j.start, j.end) for j in spans):
-            pytest.skip("this file system keeps its pages whatever the advice (tmpfs?)")
-        read_ahead = restorepool._ReadAhead(vault)
-        read_ahead.add(batch)
-        read_ahead.close(discard=False)  # returns once every span is advised
-        deadline = time.monotonic() + 10
-        while not all(in_page_cache(packs[j.pack_id], j.start, j.end) for j in spans):
-            assert time.monotonic() < deadline, "the spans were not read ahead"
-            time.sleep(0.01)
-    finally:
-        for fd in packs.values():
-            os.close(fd)
