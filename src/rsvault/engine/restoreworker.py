@@ -119,7 +119,7 @@ class BatchWriter:
 
     def _create(self, number: int, spec: FileSpec) -> None:
         dir_no, temp, _name, size, zeros_at_end, meta = spec
-        mode = meta[1]
+        mode = meta[1]  # the file is created with it (see `target.creation_mode`)
         fd = create_unnamed_file(self._dirs[dir_no], mode)
         if fd is None:
             fd = create_temp_file(self._dirs[dir_no], temp, mode)

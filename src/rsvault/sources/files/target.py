@@ -29,7 +29,6 @@ from rsvault.sources.files.node import Node, NodeType
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_CREATION_MODE_MASK = 0o755
 _UNNAMED_FILE_FLAGS = os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC
 # what open(O_TMPFILE) fails with where a file system cannot make unnamed files
 _NO_UNNAMED_FILES = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
@@ -345,6 +344,10 @@ def commit_unnamed_file(dir_fd: int, fd: int, temp_name: bytes, name: bytes) -> 
     _check_temp_name(temp_name)
     link_descriptor(fd, dir_fd, temp_name)
     commit_temp_file(dir_fd, temp_name, name)
+
+
+# Read and execute bits for all, write for the owner only: no set-id, sticky or foreign write bit
+_CREATION_MODE_MASK = 0o755
 
 
 def creation_mode(mode: int) -> int:
