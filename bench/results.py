@@ -81,6 +81,7 @@ class RunRecord:
     mutated: TreeStats | None = None
     mutation: Mutation | None = None
     build_s: float = 0.0
+    settle_s: float = 0.0  # waited before the restores (see run.FREED_INODES_SETTLE_S)
     reused: bool = False
     setup_errors: dict[str, str] = field(default_factory=dict)
     results: dict[str, dict[str, PhaseResult]] = field(default_factory=dict)
