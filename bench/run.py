@@ -153,16 +153,14 @@ class Bench:
         self.report_phase(tool, "restore")
 
     def remove_restored(self) -> None:
-        """Restored trees go only before the first backup and after the last restore.
-
-        On ext4 without a journal (this machine's root), creating an inode skips inodes
-        freed in the last minutes, reading each one's table block to see when it was freed:
-        a tool restoring 60,000 files just after another tool's 60,000 were deleted would
-        spend seconds on that alone."""
-        for tool in self.tools:
-            if tool.restore_dir.exists():
-                shutil.rmtree(tool.restore_dir, ignore_errors=True)
-                self.deleted_at.write_text(f"{time.time():.0f}\n")
+        """Restored trees go only before the first backup and after the last restore, and
+        when they went is noted: creating files soon after many were deleted is slow on this
+        machine's file system (see FREED_INODES_SETTLE_S)."""
+        present = [tool.restore_dir for tool in self.tools if tool.restore_dir.exists()]
+        for tree in present:
+            shutil.rmtree(tree, ignore_errors=True)
+        if present:
+            self.deleted_at.write_text(f"{time.time():.0f}\n")
 
     def settle_freed_inodes(self) -> None:
         """Wait until the inodes of restored trees this bench deleted (in this run or the one
