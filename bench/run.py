@@ -206,7 +206,7 @@ class Bench:
 def restore_order(tools: list[Tool]) -> list[Tool]:
     """Each tool restores twice, in mirrored order (a b c c b a). On this machine's file
     system, creating files costs more while inodes freed in the last minutes remain (see
-    `Bench.remove_restored`); the bench waits out its own deletions, but whatever else changes
+    FREED_INODES_SETTLE_S); the bench waits out its own deletions, but whatever else changes
     over the phase (the file system filling, the host's load) could weigh on the tools' times
     in a single pass. Mirrored, every tool's mean run sits at the same point."""
     return [*tools, *reversed(tools)]
